@@ -86,7 +86,9 @@ def compare_arrays(got, expected, what, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL,
         error = np.abs(got - expected)
         close = (error <= atol + rtol * np.abs(expected)) | both_nan | same_inf
     if close.all():
-        return Comparison(True, max_abs_error=float(np.nanmax(np.where(close, error, 0.))))
+        # Matching NaNs and infinities count as an error of 0, not NaN.
+        return Comparison(True, max_abs_error=float(np.max(
+            np.where(np.isfinite(error), error, 0.))))
     error_for_ranking = np.where(close, -1., np.where(np.isfinite(error), error, np.inf))
     worst = np.unravel_index(int(np.argmax(error_for_ranking)), got.shape)
     max_error = float(error_for_ranking[worst])

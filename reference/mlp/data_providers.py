@@ -66,6 +66,34 @@ def mnist_file(which_set, data_dir=None):
     return path
 
 
+def _is_integer(value):
+    """Whether `value` is a Python or numpy integer (bools excluded)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _checked_batch_size(value):
+    """Returns `value` if it is a valid batch size.
+
+    Raises:
+        ValueError: If `value` is not an integer >= 1.
+    """
+    if not _is_integer(value) or value < 1:
+        raise ValueError('batch_size must be an integer >= 1, got {0!r}.'.format(value))
+    return int(value)
+
+
+def _checked_max_num_batches(value):
+    """Returns `value` if it is a valid limit on batches per epoch.
+
+    Raises:
+        ValueError: If `value` is not -1 or an integer > 0.
+    """
+    if not _is_integer(value) or value == 0 or value < -1:
+        raise ValueError('max_num_batches must be -1 or an integer > 0, got {0!r}.'.format(
+            value))
+    return int(value)
+
+
 class DataProvider(object):
     """Iterates over paired input and target arrays in mini-batches.
 
@@ -87,16 +115,19 @@ class DataProvider(object):
             shuffle_order: Whether to reshuffle the data before each epoch.
             rng: A `numpy.random.RandomState` used for shuffling; a
                 fixed-seed one if None.
+
+        Raises:
+            ValueError: If the arrays differ in length or `batch_size` or
+                `max_num_batches` is not a valid integer.
         """
+        if len(inputs) != len(targets):
+            raise ValueError(
+                'inputs and targets must hold the same number of examples, got '
+                '{0} and {1}.'.format(len(inputs), len(targets)))
         self.inputs = inputs
         self.targets = targets
-        if batch_size < 1:
-            raise ValueError('batch_size must be >= 1, got {0}.'.format(batch_size))
-        self._batch_size = batch_size
-        if max_num_batches == 0 or max_num_batches < -1:
-            raise ValueError('max_num_batches must be -1 or > 0, got {0}.'.format(
-                max_num_batches))
-        self._max_num_batches = max_num_batches
+        self._batch_size = _checked_batch_size(batch_size)
+        self._max_num_batches = _checked_max_num_batches(max_num_batches)
         self._update_num_batches()
         self.shuffle_order = shuffle_order
         self._current_order = np.arange(inputs.shape[0])
@@ -110,9 +141,7 @@ class DataProvider(object):
 
     @batch_size.setter
     def batch_size(self, value):
-        if value < 1:
-            raise ValueError('batch_size must be >= 1, got {0}.'.format(value))
-        self._batch_size = value
+        self._batch_size = _checked_batch_size(value)
         self._update_num_batches()
 
     @property
@@ -122,9 +151,7 @@ class DataProvider(object):
 
     @max_num_batches.setter
     def max_num_batches(self, value):
-        if value == 0 or value < -1:
-            raise ValueError('max_num_batches must be -1 or > 0, got {0}.'.format(value))
-        self._max_num_batches = value
+        self._max_num_batches = _checked_max_num_batches(value)
         self._update_num_batches()
 
     def _update_num_batches(self):

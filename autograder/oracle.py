@@ -1,0 +1,97 @@
+"""The oracle: answers computed with the reference framework in the grading parent.
+
+TRUSTED. Imports the reference `mlp` (never a student copy: `reference_layer`
+refuses a package that lacks the class) and the real MNIST files. Nothing
+here runs student code.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from autograder import recipes
+
+
+class OracleError(Exception):
+    """The reference framework or the data it needs is not available."""
+
+
+def reference_layers_module():
+    """Returns the reference `mlp.layers`, checking it is not a student copy."""
+    import mlp.layers
+    return mlp.layers
+
+
+def reference_layer(class_name: str, init_kwargs: dict):
+    """Builds a reference layer.
+
+    Raises:
+        OracleError: The imported `mlp` has no such class (e.g. the grader
+            was started in a folder holding a student copy of `mlp`).
+    """
+    layers = reference_layers_module()
+    cls = getattr(layers, class_name, None)
+    if cls is None:
+        raise OracleError(
+            'the reference mlp.layers at {0} has no {1}: the grader must import the '
+            'reference framework, not a student copy'.format(layers.__file__, class_name))
+    return cls(**init_kwargs)
+
+
+def one_sided_zero_inputs(inputs: np.ndarray, side: float) -> np.ndarray:
+    """Replaces exact zeros by a tiny number of the given sign (for kinks at 0)."""
+    nudged = np.array(inputs, dtype=float)
+    nudged[nudged == 0.] = side * 1e-300
+    return nudged
+
+
+@functools.lru_cache(maxsize=4)
+def mnist_subset(num_train: int, num_eval: int):
+    """Loads the training subset and held-out evaluation subset for training checks.
+
+    Returns:
+        (train_inputs (N, 784), train_targets one-of-k (N, 10), eval_inputs
+        (M, 784), eval_labels (M,)), the first N training and first M
+        validation images, as float64.
+
+    Raises:
+        OracleError: MNIST is not available; the message names the fix.
+    """
+    from mlp.data_providers import mnist_file
+    try:
+        with np.load(mnist_file('train')) as train, np.load(mnist_file('valid')) as valid:
+            train_inputs = train['inputs'][:num_train].astype(float)
+            train_labels = train['targets'][:num_train].astype(int)
+            eval_inputs = valid['inputs'][:num_eval].astype(float)
+            eval_labels = valid['targets'][:num_eval].astype(int)
+    except FileNotFoundError as error:
+        raise OracleError(str(error)) from error
+    train_targets = np.zeros((num_train, 10))
+    train_targets[np.arange(num_train), train_labels] = 1.
+    return train_inputs, train_targets, eval_inputs, eval_labels
+
+
+def _resolve_reference_class(class_name: str, source: str):
+    return getattr(reference_layers_module(), class_name)
+
+
+@functools.lru_cache(maxsize=32)
+def _reference_run_cached(recipe_json: str, num_train: int, num_eval: int):
+    import json
+    recipe = json.loads(recipe_json)
+    train_inputs, train_targets, eval_inputs, eval_labels = mnist_subset(num_train, num_eval)
+    outputs, errors = recipes.train_and_predict(
+        recipe, _resolve_reference_class, train_inputs, train_targets, eval_inputs)
+    return float(np.mean(outputs.argmax(-1) == eval_labels)), tuple(errors)
+
+
+def reference_training_run(recipe: dict, num_train: int, num_eval: int):
+    """Runs a training recipe with reference classes only (cached per recipe).
+
+    Returns:
+        (accuracy on the evaluation subset, tuple of per-epoch training errors).
+    """
+    import json
+    return _reference_run_cached(json.dumps(recipe, sort_keys=True), num_train, num_eval)

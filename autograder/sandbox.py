@@ -1,0 +1,999 @@
+"""Run untrusted student code in an isolated child process and collect plain-data answers.
+
+Runs TRUSTED (in the grading parent). This module holds the project's one
+unsafe entry point, :func:`exec_untrusted`: the only place where code that
+came from a submission is executed, and only ever in a child process.
+
+The parent never imports, execs or unpickles anything from the child. It
+sends requests (JSON header + float64 arrays, see :mod:`autograder.wire`) on
+the child's stdin, reads one response frame per request from a separate pipe,
+and validates every frame (type, id, counts, dtype float64, shapes, byte
+lengths) before handing it on. The child runs ``child_runner.py`` under a
+fresh interpreter (``python -I -S -B``) with a scrubbed environment, an empty
+working directory, resource limits, its own process group and
+``PR_SET_PDEATHSIG``, inside the strongest isolation the machine offers:
+
+* ``bwrap``: bubblewrap with new pid, network, ipc and uts namespaces, a
+  read-only view of only the interpreter, numpy, the runner and the student
+  copy of ``mlp``, a private /tmp, and an unprivileged uid (65534).
+* ``unshare``: ``unshare`` with user, pid, network and mount namespaces (no
+  network, no view of other processes; the file system is NOT hidden).
+* ``rlimits``: a plain child process with resource limits only.
+
+A child that crashes or overruns a deadline is killed (whole process group)
+and replaced by a fresh one for the remaining requests, at most
+``Limits.max_restarts`` times.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import importlib.util
+import json
+import logging
+import os
+import queue
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autograder import wire
+from autograder.limits import Limits
+
+logger = logging.getLogger(__name__)
+
+#: Isolation levels, strongest first.
+ISOLATION_LEVELS = ("bwrap", "unshare", "rlimits")
+
+#: The uid/gid the child runs as under bwrap ("nobody" on most systems).
+SANDBOX_UID = 65534
+
+#: Largest response header accepted from the child (bytes).
+MAX_RESPONSE_HEADER_BYTES = 8 * 1024 * 1024
+
+#: Messages that come from the child are cut to this many characters.
+MAX_MESSAGE_CHARS = 4000
+
+#: Where things appear inside the bwrap sandbox.
+_BWRAP_ROOT = "/sandbox"
+
+_RUNNER_FILES = ("child_runner.py", "wire.py")
+_PR_SET_PDEATHSIG = 1
+_SHELL_INIT = '"$@"; exit $?'  # keeps the shell as pid 1 so the runner's exit signal is reported
+
+
+# --------------------------------------------------------------------------
+# Public data types
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Request:
+    """One request for the child.
+
+    Attributes:
+        header: The request header, e.g. ``{"type": "call", "id": "tanh-1",
+            "target": "TanhLayer", "method": "fprop", "args": [{"array": 0}]}``
+            (see :mod:`autograder.child_runner` for all keys). Must have a
+            unique string ``"id"`` and a ``"type"`` of ``"call"`` or ``"train"``.
+        arrays: The arrays the header refers to by index; sent as float64.
+        timeout: Wall-clock seconds allowed for this request, or None for
+            ``Limits.request_seconds`` (e.g. a training run may need longer).
+    """
+
+    header: dict
+    arrays: list[np.ndarray] = field(default_factory=list)
+    timeout: float | None = None
+
+    @property
+    def id(self) -> str:
+        return self.header["id"]
+
+
+@dataclass
+class StatementError:
+    """A top-level statement of the submission that raised an exception.
+
+    Attributes:
+        line: Line number of the statement in the extracted source.
+        error: ``"ExceptionType: message"``.
+    """
+
+    line: int
+    error: str
+
+
+@dataclass
+class SetupResult:
+    """How loading the submission in the child went.
+
+    Attributes:
+        ok: False if the source could not be parsed or the child could not be
+            started or did not finish loading it (crash, timeout, bad reply).
+        errors: Top-level statements that raised (loading carried on).
+        names: Top-level names the submission defined: "class", "function"
+            or "other".
+        message: A sentence describing the outcome.
+    """
+
+    ok: bool
+    errors: list[StatementError] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass
+class Response:
+    """The validated answer to one request.
+
+    Attributes:
+        id: The request id.
+        status: ``"ok"`` (the child answered with valid arrays), ``"error"``
+            (the student's code raised or returned something unusable, the
+            reply was malformed, or the request could not be run),
+            ``"timeout"`` or ``"crashed"`` (the child died).
+        header: The child's validated response header (empty if none).
+            For ``"ok"``: ``returned`` ("array" | "list" | "scalar"),
+            ``num_returned``, ``num_inputs``. For a student error: ``error``,
+            ``error_kind``, ``traceback``.
+        arrays: float64 arrays: the returned ones followed by the inputs as
+            they were after the call (when the request asked for them).
+        message: For anything but ``"ok"``, what happened, in a sentence.
+    """
+
+    id: str
+    status: str
+    header: dict = field(default_factory=dict)
+    arrays: list[np.ndarray] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def returned(self) -> list[np.ndarray]:
+        """The arrays the method returned (empty unless status is "ok")."""
+        return self.arrays[: self.header.get("num_returned", 0)] if self.status == "ok" else []
+
+    @property
+    def inputs_after(self) -> list[np.ndarray]:
+        """The array arguments as they were after the call (if requested)."""
+        if self.status != "ok":
+            return []
+        return self.arrays[self.header.get("num_returned", 0):]
+
+
+@dataclass
+class SandboxOutcome:
+    """Everything :func:`exec_untrusted` learned from running a submission.
+
+    Attributes:
+        isolation: The isolation level used: "bwrap", "unshare" or "rlimits".
+        setup: How loading the submission went (first child that loaded it).
+        responses: One validated :class:`Response` per request id.
+        stdout_tail: The student's stdout (capped: start and end are kept).
+        stderr_tail: The student's stderr (capped likewise).
+        restarts: How many times a fresh child replaced a dead one.
+        wall_time: Seconds spent in :func:`exec_untrusted`.
+    """
+
+    isolation: str
+    setup: SetupResult
+    responses: dict[str, Response]
+    stdout_tail: str
+    stderr_tail: str
+    restarts: int
+    wall_time: float
+
+
+# --------------------------------------------------------------------------
+# Isolation detection
+# --------------------------------------------------------------------------
+
+_detect_lock = threading.Lock()
+_detected_level: str | None = None
+_warned_levels: set[str] = set()
+
+
+def detect_isolation() -> str:
+    """Find the strongest isolation level that actually works on this machine.
+
+    Tries a trivial interpreter run under bwrap (with the same file-system
+    layout real runs use), then under ``unshare``; falls back to "rlimits".
+    The answer is cached for the life of the process.
+
+    Returns:
+        "bwrap", "unshare" or "rlimits".
+    """
+    global _detected_level
+    with _detect_lock:
+        if _detected_level is None:
+            _detected_level = next(
+                (level for level in ISOLATION_LEVELS[:-1] if _probe(level)), ISOLATION_LEVELS[-1]
+            )
+            logger.debug("sandbox isolation level: %s", _detected_level)
+        return _detected_level
+
+
+def _probe(level: str) -> bool:
+    """Run ``python -c pass`` under ``level``; True if it exits cleanly."""
+    if level == "bwrap" and shutil.which("bwrap") is None:
+        return False
+    if level == "unshare" and shutil.which("unshare") is None:
+        return False
+    try:
+        with _SandboxDirs(None) as dirs:
+            argv = _wrap_command(level, dirs, [_interpreter(), "-I", "-S", "-c", "pass"])
+            completed = subprocess.run(
+                argv, cwd=dirs.work, env=_child_environment(dirs.inside(dirs.work, level)),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                timeout=30, start_new_session=True,
+            )
+    except (OSError, subprocess.SubprocessError) as exc:
+        logger.debug("isolation %s unavailable: %s", level, exc)
+        return False
+    if completed.returncode != 0:
+        logger.debug("isolation %s unavailable: %s", level, completed.stderr.decode(errors="replace")[-500:])
+    return completed.returncode == 0
+
+
+def _warn_if_weak(level: str) -> None:
+    with _detect_lock:
+        if level != ISOLATION_LEVELS[0] and level not in _warned_levels:
+            _warned_levels.add(level)
+            logger.warning(
+                "student code runs with weaker isolation (%s) than bubblewrap: %s", level,
+                "no network and no view of other processes, but the file system is visible"
+                if level == "unshare" else "resource limits only; no namespaces, the file system is visible",
+            )
+
+
+# --------------------------------------------------------------------------
+# The unsafe entry point
+# --------------------------------------------------------------------------
+
+
+def exec_untrusted(
+    source: str,
+    requests: list[Request],
+    *,
+    student_mlp_dir: Path,
+    limits: Limits | None = None,
+    isolation: str | None = None,
+) -> SandboxOutcome:
+    """Execute a submission's source in a sandboxed child and answer requests against it.
+
+    THIS RUNS UNTRUSTED CODE, only ever in a child process. The source is
+    loaded one top-level statement at a time (see
+    :mod:`autograder.child_runner`); then each request is sent in order and
+    its response validated. Crashes, timeouts and malformed replies are
+    recorded per request, never raised.
+
+    Args:
+        source: The submission's extracted Python source.
+        requests: Requests with unique string ids, answered in order.
+        student_mlp_dir: The directory that CONTAINS the student copy of the
+            ``mlp`` package (copied for each call, so no child can alter it).
+        limits: Resource and time limits (defaults: ``Limits()``).
+        isolation: "bwrap", "unshare" or "rlimits"; None picks the strongest
+            available (:func:`detect_isolation`).
+
+    Returns:
+        The outcome, with one response per request id.
+
+    Raises:
+        ValueError: For a bad argument from the caller (unknown isolation
+            level, duplicate or missing request ids, no ``mlp`` package in
+            ``student_mlp_dir``).
+
+    Note:
+        Call it from a thread that outlives the call: the child is killed
+        when the thread that started it ends (``PR_SET_PDEATHSIG``).
+    """
+    started = time.monotonic()
+    limits = limits if limits is not None else Limits()
+    level = isolation if isolation is not None else detect_isolation()
+    if level not in ISOLATION_LEVELS:
+        raise ValueError(f"unknown isolation level {level!r}; expected one of {ISOLATION_LEVELS}")
+    _check_requests(requests)
+    mlp_package = Path(student_mlp_dir) / "mlp"
+    if not mlp_package.is_dir():
+        raise ValueError(f"{student_mlp_dir} does not contain an 'mlp' package folder")
+    _warn_if_weak(level)
+
+    stdout = _CappedCapture(limits.output_bytes)
+    stderr = _CappedCapture(limits.output_bytes)
+    responses: dict[str, Response] = {}
+    setup: SetupResult | None = None
+    restarts = 0
+    remaining = list(requests)
+    with _SandboxDirs(mlp_package) as dirs:
+        while True:
+            child = _Child(level, dirs, limits, stdout, stderr)
+            try:
+                child_setup, failure = child.start_and_setup(source)
+                if setup is None or not setup.ok:
+                    setup = child_setup
+                if failure is not None:
+                    for request in remaining:
+                        responses[request.id] = Response(request.id, failure.status,
+                                                         message=f"not run: {failure.message}")
+                    break
+                while remaining:
+                    response = child.ask(remaining[0])
+                    responses[response.id] = response
+                    remaining.pop(0)
+                    if child.broken:
+                        break
+                if not remaining:
+                    if not child.broken:
+                        child.finish()
+                    break
+            finally:
+                child.kill()
+            if restarts >= limits.max_restarts:
+                for request in remaining:
+                    responses[request.id] = Response(
+                        request.id, "error",
+                        message=f"not run: the sandbox was already restarted {restarts} times "
+                                f"after crashes or timeouts (the limit)")
+                break
+            restarts += 1
+            stdout.note("\n[... the sandbox was restarted ...]\n")
+            stderr.note("\n[... the sandbox was restarted ...]\n")
+    return SandboxOutcome(
+        isolation=level,
+        setup=setup if setup is not None else SetupResult(False, message="the sandbox did not start"),
+        responses=responses,
+        stdout_tail=stdout.text(),
+        stderr_tail=stderr.text(),
+        restarts=restarts,
+        wall_time=time.monotonic() - started,
+    )
+
+
+def _check_requests(requests: list[Request]) -> None:
+    seen = set()
+    for request in requests:
+        request_id = request.header.get("id")
+        if not isinstance(request_id, str) or not request_id:
+            raise ValueError(f"every request needs a non-empty string 'id': {request.header!r}")
+        if request_id in seen:
+            raise ValueError(f"duplicate request id {request_id!r}")
+        if request.header.get("type") not in ("call", "train"):
+            raise ValueError(f"request {request_id!r}: 'type' must be 'call' or 'train'")
+        seen.add(request_id)
+
+
+# --------------------------------------------------------------------------
+# One child process
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class _Failure:
+    status: str
+    message: str
+
+
+class _Child:
+    """One sandboxed interpreter running ``child_runner.py``; used by one thread."""
+
+    def __init__(self, level: str, dirs: _SandboxDirs, limits: Limits,
+                 stdout: _CappedCapture, stderr: _CappedCapture) -> None:
+        self.level = level
+        self.dirs = dirs
+        self.limits = limits
+        self.stdout = stdout
+        self.stderr = stderr
+        self.process: subprocess.Popen | None = None
+        self.broken = False
+        self.killed_by_us = False
+        self.deadline = 0.0
+        self._threads: list[threading.Thread] = []
+        self._frames: queue.Queue = queue.Queue(maxsize=1)
+        self._outbox: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+
+    # -- life cycle ---------------------------------------------------------
+
+    def start_and_setup(self, source: str) -> tuple[SetupResult, _Failure | None]:
+        """Start the child and load the source; report failures, never raise."""
+        try:
+            self._start()
+        except (OSError, subprocess.SubprocessError) as exc:
+            message = f"the sandbox could not be started ({self.level}): {exc}"
+            return SetupResult(False, message=message), _Failure("error", message)
+        self._send({"type": "setup", "source": source, "filename": "submission.py"}, [])
+        item = self._receive(min(time.monotonic() + self.limits.setup_seconds, self.deadline))
+        if isinstance(item, _Failure):
+            self.broken = True
+            if item.status == "timeout":
+                item.message = (f"loading the submission did not finish within "
+                                f"{self.limits.setup_seconds:g} s (endless top-level code?)")
+            else:
+                item.message = f"loading the submission failed: {item.message}"
+            return SetupResult(False, message=item.message), item
+        header, arrays = item
+        setup = _validate_setup(header, arrays)
+        if setup is None:
+            message = "loading the submission failed: the sandbox returned malformed data"
+            self.broken = True
+            return SetupResult(False, message=message), _Failure("error", message)
+        return setup, None
+
+    def _start(self) -> None:
+        response_read, response_write = os.pipe()
+        try:
+            inner = [
+                _interpreter(), "-I", "-S", "-B",
+                self.dirs.inside(self.dirs.runner, self.level) + "/child_runner.py",
+                json.dumps({
+                    "response_fd": response_write,
+                    "path": [self.dirs.inside(self.dirs.work, self.level),
+                             self.dirs.inside(self.dirs.student, self.level),
+                             self.dirs.inside(self.dirs.site, self.level)],
+                    "student_dirs": [self.dirs.inside(self.dirs.student, self.level)],
+                }),
+            ]
+            argv = _wrap_command(self.level, self.dirs, inner)
+            self.process = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(response_write,), cwd=self.dirs.work,
+                env=_child_environment(self.dirs.inside(self.dirs.work, self.level)),
+                start_new_session=True,
+                preexec_fn=_limit_setter(self.limits, os.getpid(), self.level),
+            )
+        except BaseException:
+            os.close(response_read)
+            raise
+        finally:
+            os.close(response_write)
+        self.deadline = time.monotonic() + self.limits.wall_seconds
+        responses = open(response_read, "rb")
+        self._spawn(self._read_frames, responses)
+        self._spawn(self._drain, self.process.stdout, self.stdout)
+        self._spawn(self._drain, self.process.stderr, self.stderr)
+        self._spawn(self._write_requests, self.process.stdin)
+
+    def _spawn(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True,
+                                  name=f"sandbox-{target.__name__}")
+        thread.start()
+        self._threads.append(thread)
+
+    def finish(self) -> None:
+        """Ask the child to exit and give it a moment to do so."""
+        self._send({"type": "exit"}, [])
+        self._outbox.put(None)
+        try:
+            self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def kill(self) -> None:
+        """Kill the child's whole process group and stop the helper threads."""
+        self._stop.set()
+        self._outbox.put(None)
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.killed_by_us = True
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                logger.error("sandbox child %d did not die after SIGKILL", self.process.pid)
+        for thread in self._threads:
+            thread.join(timeout=2)
+        # Unblock a reader stuck on put() and drop anything left over.
+        while not self._frames.empty():
+            self._frames.get_nowait()
+
+    # -- requests -------------------------------------------------------------
+
+    def ask(self, request: Request) -> Response:
+        """Send one request and return its validated response (never raises)."""
+        request_id = request.id
+        budget = request.timeout if request.timeout is not None else self.limits.request_seconds
+        request_deadline = time.monotonic() + budget
+        deadline = min(request_deadline, self.deadline)
+        self._send(request.header, request.arrays)
+        item = self._receive(deadline)
+        label = _request_label(request.header)
+        if isinstance(item, _Failure):
+            self.broken = True
+            if item.status == "timeout" and deadline < request_deadline:
+                item.message = (f"{label}: the sandbox's total time budget of "
+                                f"{self.limits.wall_seconds:g} s ran out")
+            elif item.status == "timeout":
+                item.message = f"{label} did not answer within {budget:g} s (an endless loop?)"
+            else:
+                item.message = f"{label}: {item.message}"
+            return Response(request_id, item.status, message=item.message)
+        header, arrays = item
+        response = _validate_result(request, header, arrays)
+        if response is None:
+            self.broken = True
+            return Response(request_id, "error",
+                            message=f"{label}: the sandbox returned malformed data")
+        return response
+
+    def _send(self, header: dict, arrays: list) -> None:
+        self._outbox.put((header, arrays))
+
+    def _receive(self, deadline: float) -> tuple[dict, list[np.ndarray]] | _Failure:
+        """Wait for the next frame until ``deadline``; a _Failure on death, timeout or garbage."""
+        try:
+            item = self._frames.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            self.kill()
+            return _Failure("timeout", "timed out")
+        if isinstance(item, _Failure):
+            return item
+        if item is None:  # the response pipe closed: the child ended or closed it
+            return _Failure("crashed", self._death_message())
+        return item
+
+    def _death_message(self) -> str:
+        try:
+            returncode = self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return "the sandbox closed its response channel and was stopped"
+        return _describe_exit(returncode, wrapped=self.level != "rlimits", limits=self.limits)
+
+    # -- helper threads -------------------------------------------------------
+
+    def _write_requests(self, stream) -> None:
+        try:
+            while not self._stop.is_set():
+                item = self._outbox.get()
+                if item is None:
+                    break
+                header, arrays = item
+                wire.write_frame(stream, header, arrays)
+        except (OSError, ValueError):
+            pass  # the child is gone; the reader reports it
+        finally:
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def _read_frames(self, stream) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    item = wire.read_frame(stream, max_header_bytes=MAX_RESPONSE_HEADER_BYTES,
+                                           max_array_bytes=self.limits.response_bytes)
+                except wire.WireEOF:
+                    item = None
+                except wire.WireError as exc:
+                    logger.info("malformed frame from the sandbox: %s", exc)
+                    item = _Failure("error", "the sandbox returned malformed data")
+                self._put(item)
+                if not isinstance(item, tuple):
+                    break
+        finally:
+            stream.close()
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._frames.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    @staticmethod
+    def _drain(stream, capture: _CappedCapture) -> None:
+        try:
+            while True:
+                chunk = stream.read1(65536)
+                if not chunk:
+                    break
+                capture.add(chunk)
+        except (OSError, ValueError):
+            pass
+        finally:
+            stream.close()
+
+
+def _request_label(header: dict) -> str:
+    if header.get("type") == "train":
+        return "training"
+    target, method = header.get("target"), header.get("method")
+    return f"{target}.{method}" if method else str(target)
+
+
+# --------------------------------------------------------------------------
+# Validation of what the child sends
+# --------------------------------------------------------------------------
+
+_NAME_KINDS = {"class", "function", "other"}
+
+
+def _validate_setup(header: dict, arrays: list[np.ndarray]) -> SetupResult | None:
+    """A SetupResult from a setup reply, or None if the reply is malformed."""
+    if arrays or header.get("type") != "setup" or type(header.get("ok")) is not bool:
+        return None
+    errors, names, message = header.get("errors"), header.get("names"), header.get("message", "")
+    if not isinstance(errors, list) or not isinstance(names, dict) or not isinstance(message, str):
+        return None
+    statement_errors = []
+    for item in errors:
+        if (not isinstance(item, dict) or type(item.get("line")) is not int
+                or not isinstance(item.get("error"), str)):
+            return None
+        statement_errors.append(StatementError(item["line"], _clip(item["error"])))
+    if not all(isinstance(kind, str) and kind in _NAME_KINDS for kind in names.values()):
+        return None
+    return SetupResult(header["ok"], statement_errors, dict(names), _clip(message))
+
+
+def _clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+
+def _validate_result(request: Request, header: dict, arrays: list[np.ndarray]) -> Response | None:
+    """A Response from a result reply, or None if the reply is malformed."""
+    if header.get("type") != "result" or header.get("id") != request.id:
+        return None
+    ok = header.get("ok")
+    if ok is False:
+        error = header.get("error")
+        trace = header.get("traceback", "")
+        if arrays or not isinstance(error, str) or not isinstance(trace, str):
+            return None
+        if not isinstance(header.get("error_kind", ""), str):
+            return None
+        message = f"{_clip(error)}\n{_clip(trace)}" if trace else _clip(error)
+        header = {**header, "error": _clip(error), "traceback": _clip(trace)}
+        return Response(request.id, "error", header=header, message=message)
+    if ok is not True:
+        return None
+    returned, num_returned, num_inputs = header.get("returned"), header.get("num_returned"), header.get("num_inputs")
+    if type(num_returned) is not int or type(num_inputs) is not int or num_returned < 0 or num_inputs < 0:
+        return None
+    if num_returned + num_inputs != len(arrays):
+        return None
+    if returned not in ("array", "list", "scalar"):
+        return None
+    if returned in ("array", "scalar") and num_returned != 1:
+        return None
+    if returned == "scalar" and arrays[0].shape != ():
+        return None
+    if not request.header.get("return_inputs") and num_inputs:
+        return None
+    if any(a.dtype != np.float64 for a in arrays):
+        return None
+    if request.header.get("type") == "train" and not _train_shapes_ok(request, arrays, num_returned):
+        return None
+    return Response(request.id, "ok", header=header, arrays=arrays)
+
+
+def _train_shapes_ok(request: Request, arrays: list[np.ndarray], num_returned: int) -> bool:
+    if num_returned != 2 or len(arrays) != 2 or len(request.arrays) != 3:
+        return False
+    eval_outputs, epoch_errors = arrays
+    expected_rows = np.shape(request.arrays[2])[0]
+    return (eval_outputs.ndim == 2 and eval_outputs.shape[0] == expected_rows
+            and epoch_errors.shape == (request.header.get("num_epochs"),))
+
+
+def _describe_exit(returncode: int, *, wrapped: bool, limits: Limits) -> str:
+    """Explain how the child ended, with the likely cause for the usual signals."""
+    signal_number = None
+    if returncode < 0:
+        signal_number = -returncode
+    elif wrapped and 128 < returncode < 128 + 65:
+        signal_number = returncode - 128
+    if signal_number is None:
+        return (f"the sandbox process ended with exit status {returncode} before answering "
+                f"(did the code call os._exit or kill its own process?)")
+    try:
+        name = signal.Signals(signal_number).name
+    except ValueError:
+        name = f"signal {signal_number}"
+    memory = _format_bytes(limits.address_space_bytes)
+    hints = {
+        signal.SIGKILL: f"the memory limit of {memory} was probably exceeded, or the process killed itself",
+        signal.SIGXCPU: f"the CPU-time limit of {limits.cpu_seconds} s was exceeded",
+        signal.SIGSEGV: f"a segmentation fault, e.g. endless recursion or exhausting the {memory} memory limit",
+        signal.SIGXFSZ: f"it wrote a file larger than the limit of {_format_bytes(limits.file_size_bytes)}",
+        signal.SIGABRT: "the interpreter aborted, e.g. after running out of memory",
+    }
+    hint = hints.get(signal_number, "")
+    return f"the sandbox process was killed by {name}" + (f": {hint}" if hint else "")
+
+
+def _format_bytes(size: int) -> str:
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor:
+            return f"{size / factor:g} {unit}"
+    return f"{size} bytes"
+
+
+# --------------------------------------------------------------------------
+# Output capture
+# --------------------------------------------------------------------------
+
+
+class _CappedCapture:
+    """Keeps the first and last ``cap // 2`` bytes of a stream; drops the middle."""
+
+    def __init__(self, cap: int) -> None:
+        self._half = max(1, cap // 2)
+        self._head = bytearray()
+        self._tail: deque[bytes] = deque()
+        self._tail_size = 0
+        self._dropped = 0
+        self._lock = threading.Lock()
+
+    def add(self, chunk: bytes) -> None:
+        with self._lock:
+            room = self._half - len(self._head)
+            if room > 0:
+                self._head += chunk[:room]
+                chunk = chunk[room:]
+            if not chunk:
+                return
+            self._tail.append(chunk)
+            self._tail_size += len(chunk)
+            while self._tail_size > self._half:
+                excess = self._tail_size - self._half
+                first = self._tail[0]
+                if len(first) <= excess:
+                    self._tail.popleft()
+                    self._tail_size -= len(first)
+                    self._dropped += len(first)
+                else:
+                    self._tail[0] = first[excess:]
+                    self._tail_size -= excess
+                    self._dropped += excess
+
+    def note(self, text: str) -> None:
+        """Append a marker of ours (e.g. a restart), if anything was captured."""
+        with self._lock:
+            has_output = bool(self._head)
+        if has_output:
+            self.add(text.encode())
+
+    def text(self) -> str:
+        with self._lock:
+            middle = f"\n[... {self._dropped} bytes omitted ...]\n".encode() if self._dropped else b""
+            data = bytes(self._head) + middle + b"".join(self._tail)
+        return data.decode("utf-8", errors="replace")
+
+
+# --------------------------------------------------------------------------
+# Files, command lines, environment, limits
+# --------------------------------------------------------------------------
+
+
+class _SandboxDirs:
+    """A private temporary tree for one :func:`exec_untrusted` call.
+
+    Layout (outside paths; under bwrap they appear below ``/sandbox``)::
+
+        <tmp>/runner/   copies of child_runner.py and wire.py  (read-only inside)
+        <tmp>/student/  a copy of the student's mlp package     (read-only inside)
+        <tmp>/site/     symlinks to numpy (and numpy.libs)      (read-only inside)
+        <tmp>/work/     empty working directory                 (writable)
+    """
+
+    def __init__(self, mlp_package: Path | None) -> None:
+        self._mlp_package = mlp_package
+        self.root = ""
+
+    def __enter__(self) -> _SandboxDirs:
+        self.root = tempfile.mkdtemp(prefix="mlp-sandbox-")
+        try:
+            self._populate()
+        except BaseException:
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    @property
+    def runner(self) -> str:
+        return os.path.join(self.root, "runner")
+
+    @property
+    def student(self) -> str:
+        return os.path.join(self.root, "student")
+
+    @property
+    def site(self) -> str:
+        return os.path.join(self.root, "site")
+
+    @property
+    def work(self) -> str:
+        return os.path.join(self.root, "work")
+
+    def inside(self, path: str, level: str) -> str:
+        """Where ``path`` (one of the four directories) appears to the child."""
+        if level == "bwrap":
+            return f"{_BWRAP_ROOT}/{os.path.basename(path)}"
+        return path
+
+    def _populate(self) -> None:
+        here = Path(__file__).resolve().parent
+        for directory in (self.runner, self.student, self.site, self.work):
+            os.mkdir(directory, 0o755)
+        for name in _RUNNER_FILES:
+            shutil.copyfile(here / name, os.path.join(self.runner, name))
+        if self._mlp_package is not None:
+            shutil.copytree(self._mlp_package, os.path.join(self.student, "mlp"),
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for name, target in _numpy_locations().items():
+            os.symlink(target, os.path.join(self.site, name))
+        for top in (self.runner, self.student, self.site):
+            _make_world_readable(top)
+        os.chmod(self.root, 0o755)
+        if _bwrap_switches_uid():
+            os.chown(self.work, SANDBOX_UID, SANDBOX_UID)
+
+
+def _make_world_readable(top: str) -> None:
+    for directory, subdirs, files in os.walk(top):
+        os.chmod(directory, 0o755)
+        for name in files:
+            path = os.path.join(directory, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o644)
+
+
+def _numpy_locations() -> dict[str, str]:
+    """The parent's numpy package directory and its vendored-library directory, by name."""
+    spec = importlib.util.find_spec("numpy")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("numpy is not importable in the grading process")
+    package = os.path.realpath(list(spec.submodule_search_locations)[0])
+    locations = {"numpy": package}
+    vendored = os.path.join(os.path.dirname(package), "numpy.libs")
+    if os.path.isdir(vendored):
+        locations["numpy.libs"] = os.path.realpath(vendored)
+    return locations
+
+
+def _interpreter() -> str:
+    """The real interpreter binary (outside any venv, so ``-I -S`` sees only the stdlib)."""
+    return os.path.realpath(sys.executable)
+
+
+def _child_environment(home: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def _bwrap_switches_uid() -> bool:
+    """Under root, bwrap runs without a user namespace and ``setpriv`` drops to uid 65534.
+
+    A user namespace would map the sandbox uid back onto root, which owns most
+    files; dropping to the real "nobody" uid makes root-only files unreadable.
+    """
+    return os.geteuid() == 0 and os.path.exists("/usr/bin/setpriv")
+
+
+def _wrap_command(level: str, dirs: _SandboxDirs, inner: list[str]) -> list[str]:
+    """The full argv running ``inner`` under the given isolation level."""
+    if level == "rlimits":
+        return inner
+    if level == "unshare":
+        return ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--kill-child",
+                "--net", "--mount", "--mount-proc", "--", "/bin/sh", "-c", _SHELL_INIT, "sandbox-init",
+                *inner]
+    if level == "bwrap":
+        return _bwrap_arguments(dirs) + inner
+    raise ValueError(f"unknown isolation level {level!r}")
+
+
+def _bwrap_arguments(dirs: _SandboxDirs) -> list[str]:
+    args = ["bwrap", "--die-with-parent", "--new-session",
+            "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+            "--hostname", "sandbox"]
+    if not _bwrap_switches_uid():
+        args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+    args += ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
+        args += ["--ro-bind-try", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    made = {"/", "/usr", "/tmp", "/proc", "/dev"}
+    for prefix in _interpreter_dirs():
+        if prefix == "/usr" or prefix.startswith("/usr/"):
+            continue
+        for ancestor in reversed(Path(prefix).parents):
+            if str(ancestor) not in made:
+                args += ["--perms", "0755", "--dir", str(ancestor)]
+                made.add(str(ancestor))
+        args += ["--ro-bind", prefix, prefix]
+    args += ["--perms", "0755", "--dir", _BWRAP_ROOT,
+             "--ro-bind", dirs.runner, dirs.inside(dirs.runner, "bwrap"),
+             "--ro-bind", dirs.student, dirs.inside(dirs.student, "bwrap"),
+             "--perms", "0755", "--dir", dirs.inside(dirs.site, "bwrap")]
+    for name, target in _numpy_locations().items():
+        args += ["--ro-bind", target, f"{dirs.inside(dirs.site, 'bwrap')}/{name}"]
+    args += ["--bind", dirs.work, dirs.inside(dirs.work, "bwrap"),
+             "--chdir", dirs.inside(dirs.work, "bwrap")]
+    if _bwrap_switches_uid():
+        args += ["--", "/usr/bin/setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}",
+                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    else:
+        args += ["--"]
+    return args
+
+
+def _interpreter_dirs() -> list[str]:
+    """Directories the interpreter needs: its installation prefix(es) and binary's folder."""
+    candidates = [sys.base_prefix, sys.base_exec_prefix, os.path.dirname(_interpreter())]
+    dirs: list[str] = []
+    for candidate in candidates:
+        real = os.path.realpath(candidate)
+        if not any(real == d or real.startswith(d + os.sep) for d in dirs):
+            dirs = [d for d in dirs if not d.startswith(real + os.sep)] + [real]
+    return dirs
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def _limit_setter(limits: Limits, parent_pid: int, level: str):
+    """A ``preexec_fn`` that applies the resource limits and the parent-death signal.
+
+    It runs in the forked child between fork and exec, so it only calls
+    ``setrlimit``, ``prctl`` and ``getppid``.
+    """
+    settings = [
+        (resource.RLIMIT_CORE, 0, 0),
+        (resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1),
+        (resource.RLIMIT_AS, limits.address_space_bytes, limits.address_space_bytes),
+        (resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes),
+        (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
+    ]
+    if level == "bwrap" and _bwrap_switches_uid():
+        # Counted per real uid, so only meaningful when the child gets its own uid.
+        settings.append((resource.RLIMIT_NPROC, limits.processes, limits.processes))
+
+    def apply() -> None:
+        for which, soft, hard in settings:
+            _, current_hard = resource.getrlimit(which)
+            if current_hard != resource.RLIM_INFINITY:
+                hard = min(hard, current_hard)
+                soft = min(soft, hard)
+            resource.setrlimit(which, (soft, hard))
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return apply

@@ -1,0 +1,40 @@
+"""Shared pytest fixtures.
+
+`mnist_dir` locates the course's MNIST `.npz` files: `$MLP_DATA_DIR` if set,
+else the shared data folder next to the repository
+(`<repo>/../shared/data/mnist`). Tests that need it are skipped, with the
+reason, when the files are absent.
+"""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHARED_MNIST_DIR = REPO_ROOT.parent / 'shared' / 'data' / 'mnist'
+MNIST_FILES = ('mnist-train.npz', 'mnist-valid.npz', 'mnist-test.npz')
+
+
+def find_mnist_dir():
+    """Returns the directory that should hold the MNIST files (may not exist)."""
+    from_env = os.environ.get('MLP_DATA_DIR')
+    return pathlib.Path(from_env) if from_env else SHARED_MNIST_DIR
+
+
+@pytest.fixture(scope='session')
+def mnist_dir():
+    """Directory holding mnist-{train,valid,test}.npz; skips the test if absent."""
+    directory = find_mnist_dir()
+    missing = [name for name in MNIST_FILES if not (directory / name).is_file()]
+    if missing:
+        pytest.skip('MNIST data not found in {0} (missing {1}); set MLP_DATA_DIR or run '
+                    '`mlp-autograde data fetch`.'.format(directory, ', '.join(missing)))
+    return directory
+
+
+@pytest.fixture
+def rng():
+    """A freshly seeded numpy RandomState, so each test is reproducible on its own."""
+    return np.random.RandomState(20240611)
