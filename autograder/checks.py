@@ -392,6 +392,7 @@ class ItemPlanner:
         recipe = {
             'seed': training.seed, 'learning_rate': training.learning_rate,
             'batch_size': training.batch_size, 'num_epochs': training.num_epochs,
+            'error': 'CrossEntropySoftmaxError',
             'layers': [
                 {'class': 'AffineLayer', 'source': 'mlp.layers', 'init_scale': training.init_scale,
                  'kwargs': {'input_dim': 784, 'output_dim': training.hidden_dim}},

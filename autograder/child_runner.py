@@ -173,7 +173,9 @@ def _type_name(value):
 
 
 def _describe_exception(exc):
-    return f"{_type_name(exc)}: {_safe_text(exc)}".rstrip(": ") if _safe_text(exc) else _type_name(exc)
+    """``"ExceptionType: message"`` (just the type if the message is empty)."""
+    message = _safe_text(exc)
+    return f"{_type_name(exc)}: {message}" if message else _type_name(exc)
 
 
 class Runner:
@@ -291,9 +293,9 @@ class Runner:
         if method_name is not None and not isinstance(method_name, str):
             raise RequestError("'method' must be a string or null")
         label = f"{target_name}.{method_name}" if method_name else target_name
-        target = self._lookup(header.get("source", SUBMISSION_MODULE), target_name)
         inputs = []
         try:
+            target = self._lookup(header.get("source", SUBMISSION_MODULE), target_name)
             if method_name is None:
                 function = target
             else:

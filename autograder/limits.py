@@ -28,9 +28,10 @@ class Limits:
         cpu_seconds: RLIMIT_CPU of one child, in CPU seconds summed over all
             its requests. The kernel sends SIGXCPU at this value and SIGKILL
             one second later.
-        address_space_bytes: RLIMIT_AS (virtual memory) of one child. numpy
-            with single-threaded OpenBLAS needs roughly 0.3 GiB of address
-            space just to import, so keep this at 1 GiB or more.
+        address_space_bytes: RLIMIT_AS (virtual memory) of one child. The
+            runner with numpy and single-threaded OpenBLAS peaks at about
+            100 MiB of address space before any student code runs (measured
+            with numpy 2.4), so 512 MiB is a sensible minimum.
         file_size_bytes: RLIMIT_FSIZE, the largest file the child may write.
             Its stdout and stderr are pipes, so this does not cap prints.
         open_files: RLIMIT_NOFILE, the number of file descriptors the child

@@ -177,12 +177,17 @@ def _read_bytes(path: Path, name: str, max_bytes: int) -> tuple[bytes, str]:
         raise _Reject(f"{name} could not be read: permission denied.") from None
     except OSError as err:
         raise _Reject(f"{name} could not be read ({err.strerror or err}).") from None
-    with open(fd, "rb", buffering=0, closefd=True) as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(fd)
+    except OSError as err:
+        os.close(fd)
+        raise _Reject(f"{name} could not be read ({err.strerror or err}).") from None
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
         if stat.S_ISDIR(info.st_mode):
             raise _Reject(f"{name} is a folder, not a notebook file.")
-        if not stat.S_ISREG(info.st_mode):
-            raise _Reject(f"{name} is not a regular file (it is a device, pipe or socket).")
+        raise _Reject(f"{name} is not a regular file (it is a device, pipe or socket).")
+    with open(fd, "rb", buffering=0, closefd=True) as handle:
         digest = hashlib.sha256()
         try:
             if info.st_size > max_bytes:

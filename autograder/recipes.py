@@ -8,9 +8,10 @@ The parent copies this file into the sandbox next to the child runner.
 A recipe is plain data:
     {"seed": int, "layers": [{"class": str, "source": "mlp.layers" | "submission",
      "kwargs": {...}, "init_scale": float | None}, ...], "learning_rate": float,
-     "batch_size": int, "num_epochs": int}
-The model is trained with `CrossEntropySoftmaxError` and gradient descent on
-shuffled mini-batches, every random choice drawn from one RandomState(seed).
+     "batch_size": int, "num_epochs": int, "error": name in mlp.errors}
+The model is trained with that error (e.g. `CrossEntropySoftmaxError`) and
+gradient descent on shuffled mini-batches, every random choice drawn from
+one RandomState(seed).
 """
 
 import numpy as np
@@ -56,14 +57,14 @@ def train_and_predict(recipe, resolve_class, train_inputs, train_targets, eval_i
         (eval_outputs (M, K), train_errors (num_epochs,)): the model's final
         outputs on `eval_inputs` and the mean training error of each epoch.
     """
+    import mlp.errors
     from mlp.data_providers import DataProvider
-    from mlp.errors import CrossEntropySoftmaxError
     from mlp.learning_rules import GradientDescentLearningRule
     from mlp.models import MultipleLayerModel
 
     rng = np.random.RandomState(recipe['seed'])
     model = MultipleLayerModel(build_layers(recipe, resolve_class, rng))
-    error = CrossEntropySoftmaxError()
+    error = getattr(mlp.errors, recipe['error'])()
     learning_rule = GradientDescentLearningRule(recipe['learning_rate'])
     learning_rule.initialise(model.params)
     data = DataProvider(train_inputs, train_targets, recipe['batch_size'], rng=rng)

@@ -915,42 +915,48 @@ def _wrap_command(level: str, dirs: _SandboxDirs, inner: list[str]) -> list[str]
 
 
 def _bwrap_arguments(dirs: _SandboxDirs) -> list[str]:
+    """bwrap options: namespaces, a minimal read-only file system and the uid switch."""
     args = ["bwrap", "--die-with-parent", "--new-session",
             "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
             "--hostname", "sandbox"]
     if not _bwrap_switches_uid():
         args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
-    args += ["--ro-bind", "/usr", "/usr"]
+    made = {"/"}
+
+    def mount(option: str, source: str, target: str) -> None:
+        # bwrap would create missing parent folders owner-only; make them world-readable.
+        for ancestor in reversed(Path(target).parents):
+            if str(ancestor) not in made:
+                args.extend(["--perms", "0755", "--dir", str(ancestor)])
+                made.add(str(ancestor))
+        args.extend([option, source, target])
+        made.add(target)
+
+    mount("--ro-bind", "/usr", "/usr")
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
+            args.extend(["--symlink", os.readlink(top), top])
         elif os.path.isdir(top):
-            args += ["--ro-bind", top, top]
+            mount("--ro-bind", top, top)
     for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
-        args += ["--ro-bind-try", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
-    made = {"/", "/usr", "/tmp", "/proc", "/dev"}
+        if os.path.exists(path):
+            mount("--ro-bind", path, path)
+    args.extend(["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"])
+    made.update({"/proc", "/dev", "/tmp"})
     for prefix in _interpreter_dirs():
-        if prefix == "/usr" or prefix.startswith("/usr/"):
-            continue
-        for ancestor in reversed(Path(prefix).parents):
-            if str(ancestor) not in made:
-                args += ["--perms", "0755", "--dir", str(ancestor)]
-                made.add(str(ancestor))
-        args += ["--ro-bind", prefix, prefix]
-    args += ["--perms", "0755", "--dir", _BWRAP_ROOT,
-             "--ro-bind", dirs.runner, dirs.inside(dirs.runner, "bwrap"),
-             "--ro-bind", dirs.student, dirs.inside(dirs.student, "bwrap"),
-             "--perms", "0755", "--dir", dirs.inside(dirs.site, "bwrap")]
+        if prefix != "/usr" and not prefix.startswith("/usr/"):
+            mount("--ro-bind", prefix, prefix)
+    mount("--ro-bind", dirs.runner, dirs.inside(dirs.runner, "bwrap"))
+    mount("--ro-bind", dirs.student, dirs.inside(dirs.student, "bwrap"))
     for name, target in _numpy_locations().items():
-        args += ["--ro-bind", target, f"{dirs.inside(dirs.site, 'bwrap')}/{name}"]
-    args += ["--bind", dirs.work, dirs.inside(dirs.work, "bwrap"),
-             "--chdir", dirs.inside(dirs.work, "bwrap")]
+        mount("--ro-bind", target, f"{dirs.inside(dirs.site, 'bwrap')}/{name}")
+    mount("--bind", dirs.work, dirs.inside(dirs.work, "bwrap"))
+    args.extend(["--chdir", dirs.inside(dirs.work, "bwrap")])
     if _bwrap_switches_uid():
-        args += ["--", "/usr/bin/setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}",
-                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+        args.extend(["--", "/usr/bin/setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}",
+                     "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"])
     else:
-        args += ["--"]
+        args.append("--")
     return args
 
 

@@ -74,7 +74,7 @@ def write_frame(stream: BinaryIO, header: dict, arrays: list | tuple = ()) -> No
         raise WireError(f"the header must be a dict, not {type(header).__name__}")
     if "arrays" in header:
         raise WireError("the header key 'arrays' is reserved for the array list")
-    converted = [np.ascontiguousarray(np.asarray(a, dtype=WIRE_DTYPE)) for a in arrays]
+    converted = [np.asarray(a, dtype=WIRE_DTYPE, order="C") for a in arrays]
     for array in converted:
         if array.ndim > MAX_NDIM:
             raise WireError(f"an array has {array.ndim} dimensions; at most {MAX_NDIM} allowed")

@@ -1,5 +1,8 @@
 """Shared pytest fixtures.
 
+`strict_floats` gives a context manager under which numpy overflow,
+invalid-value and divide-by-zero events (and any warning) raise.
+
 `mnist_dir` locates the course's MNIST `.npz` files: `$MLP_DATA_DIR` if set,
 else the shared data folder next to the repository
 (`<repo>/../shared/data/mnist`). Tests that need it are skipped, with the
@@ -8,6 +11,8 @@ reason, when the files are absent.
 
 import os
 import pathlib
+import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -38,3 +43,22 @@ def mnist_dir():
 def rng():
     """A freshly seeded numpy RandomState, so each test is reproducible on its own."""
     return np.random.RandomState(20240611)
+
+
+@contextmanager
+def _strict_floats():
+    """Turns numpy overflow, invalid values and division by zero into errors.
+
+    Underflow to 0 is left alone: it is the exact floating-point answer for,
+    e.g., exp(-2000), and stable softmax implementations rely on it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        with np.errstate(over='raise', invalid='raise', divide='raise', under='ignore'):
+            yield
+
+
+@pytest.fixture
+def strict_floats():
+    """The `_strict_floats` context manager: `with strict_floats(): ...`."""
+    return _strict_floats

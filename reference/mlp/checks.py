@@ -53,7 +53,8 @@ def compare_arrays(got, expected, what, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL,
     """Compares an array with the expected one, element by element.
 
     An element passes when |got - expected| <= atol + rtol * |expected|, the
-    rule of `np.allclose`; NaN or infinite values never pass unless expected.
+    rule of `np.allclose`; NaN or infinite values never pass unless expected,
+    and an expected infinity is matched only by the same infinity.
 
     Args:
         got: The array to judge (anything array-like; it is not modified).
@@ -84,7 +85,10 @@ def compare_arrays(got, expected, what, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL,
     same_inf = np.isinf(got) & (got == expected)
     with np.errstate(invalid='ignore', over='ignore'):
         error = np.abs(got - expected)
-        close = (error <= atol + rtol * np.abs(expected)) | both_nan | same_inf
+        # An infinite expected value would make the tolerance infinite: only
+        # the same infinity matches it.
+        within = np.isfinite(expected) & (error <= atol + rtol * np.abs(expected))
+        close = within | both_nan | same_inf
     if close.all():
         # Matching NaNs and infinities count as an error of 0, not NaN.
         return Comparison(True, max_abs_error=float(np.max(

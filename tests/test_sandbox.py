@@ -1,0 +1,1020 @@
+"""Tests for autograder.sandbox and autograder.child_runner: running hostile code safely.
+
+Most tests run once per isolation level that works on this machine
+("rlimits" always; "unshare" and "bwrap" when available).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder import sandbox
+from autograder.limits import GIB, Limits
+from autograder.sandbox import ISOLATION_LEVELS, Request, exec_untrusted
+
+AVAILABLE_LEVELS = [level for level in ISOLATION_LEVELS if level == "rlimits" or sandbox._probe(level)]
+NAMESPACED_LEVELS = [level for level in AVAILABLE_LEVELS if level != "rlimits"]
+BEST_LEVEL = AVAILABLE_LEVELS[0]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+per_level = pytest.mark.parametrize("level", AVAILABLE_LEVELS)
+
+
+# --------------------------------------------------------------------------
+# A tiny student copy of mlp: enough to train, and deliberately without TanhLayer
+# --------------------------------------------------------------------------
+
+FAKE_MLP = {
+    "__init__.py": "STUDENT_COPY = True\n",
+    "layers.py": '''
+        import numpy as np
+
+        class AffineLayer:
+            def __init__(self, input_dim, output_dim, weights_initialiser=None, biases_initialiser=None):
+                self.weights = weights_initialiser((output_dim, input_dim))
+                self.biases = biases_initialiser((output_dim,))
+
+            def fprop(self, inputs):
+                return inputs @ self.weights.T + self.biases
+
+            def bprop(self, inputs, outputs, grads_wrt_outputs):
+                return grads_wrt_outputs @ self.weights
+
+            def grads_wrt_params(self, inputs, grads_wrt_outputs):
+                return [grads_wrt_outputs.T @ inputs, grads_wrt_outputs.sum(0)]
+
+            @property
+            def params(self):
+                return [self.weights, self.biases]
+
+            @params.setter
+            def params(self, values):
+                self.weights, self.biases = values
+
+        def helper_in_student_mlp(x):
+            raise ValueError("raised inside the student mlp copy")
+    ''',
+    "initialisers.py": '''
+        class UniformInit:
+            def __init__(self, low, high, rng):
+                self.low, self.high, self.rng = low, high, rng
+
+            def __call__(self, shape):
+                return self.rng.uniform(self.low, self.high, shape)
+    ''',
+    "models.py": '''
+        class MultipleLayerModel:
+            def __init__(self, layers):
+                self.layers = layers
+
+            @property
+            def params(self):
+                return [p for layer in self.layers if hasattr(layer, "params") for p in layer.params]
+
+            def fprop(self, inputs):
+                activations = [inputs]
+                for layer in self.layers:
+                    activations.append(layer.fprop(activations[-1]))
+                return activations
+
+            def grads_wrt_params(self, activations, grads_wrt_outputs):
+                grads = []
+                for i, layer in list(enumerate(self.layers))[::-1]:
+                    inputs, outputs = activations[i], activations[i + 1]
+                    if hasattr(layer, "params"):
+                        grads = layer.grads_wrt_params(inputs, grads_wrt_outputs) + grads
+                    grads_wrt_outputs = layer.bprop(inputs, outputs, grads_wrt_outputs)
+                return grads
+    ''',
+    "errors.py": '''
+        import numpy as np
+
+        def _softmax(x):
+            e = np.exp(x - x.max(-1, keepdims=True))
+            return e / e.sum(-1, keepdims=True)
+
+        class CrossEntropySoftmaxError:
+            def __call__(self, outputs, targets):
+                return -np.mean(np.sum(targets * np.log(_softmax(outputs)), axis=1))
+
+            def grad(self, outputs, targets):
+                return (_softmax(outputs) - targets) / outputs.shape[0]
+    ''',
+    "learning_rules.py": '''
+        class GradientDescentLearningRule:
+            def __init__(self, learning_rate):
+                self.learning_rate = learning_rate
+
+            def initialise(self, params):
+                self.params = params
+
+            def update_params(self, grads):
+                for param, grad in zip(self.params, grads):
+                    param -= self.learning_rate * grad
+    ''',
+    "data_providers.py": '''
+        class DataProvider:
+            def __init__(self, inputs, targets, batch_size, rng):
+                self.inputs, self.targets, self.batch_size, self.rng = inputs, targets, batch_size, rng
+
+            def __iter__(self):
+                order = self.rng.permutation(self.inputs.shape[0])
+                for start in range(0, len(order) - self.batch_size + 1, self.batch_size):
+                    batch = order[start:start + self.batch_size]
+                    yield self.inputs[batch], self.targets[batch]
+    ''',
+}
+
+
+@pytest.fixture(scope="module")
+def student_mlp_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("student_release")
+    (root / "mlp").mkdir()
+    for name, text in FAKE_MLP.items():
+        (root / "mlp" / name).write_text(textwrap.dedent(text))
+    return root
+
+
+def run(source: str, requests: list[Request], mlp_dir: Path, level: str, **limit_overrides) -> sandbox.SandboxOutcome:
+    limits = Limits(**limit_overrides) if limit_overrides else Limits(request_seconds=20.0)
+    return exec_untrusted(textwrap.dedent(source), requests, student_mlp_dir=mlp_dir,
+                          limits=limits, isolation=level)
+
+
+def call(request_id: str, target: str, method: str | None = None, *arrays, args=None, timeout=None,
+         **header) -> Request:
+    """A call request whose args default to the given arrays, in order."""
+    full = {"type": "call", "id": request_id, "target": target, "method": method,
+            "args": args if args is not None else [{"array": i} for i in range(len(arrays))]}
+    full.update(header)
+    return Request(full, list(arrays), timeout=timeout)
+
+
+TANH_SOURCE = """
+    import numpy as np
+
+    class TanhLayer:
+        def fprop(self, inputs):
+            return np.tanh(inputs)
+
+        def bprop(self, inputs, outputs, grads_wrt_outputs):
+            return (1.0 - outputs ** 2) * grads_wrt_outputs
+
+        def grads_wrt_params(self, inputs, grads_wrt_outputs):
+            return []
+
+    def echo(*values):
+        return values[0]
+
+    def loop_forever(x):
+        while True:
+            pass
+
+    def hard_exit(x):
+        import os
+        os._exit(0)
+"""
+
+
+# --------------------------------------------------------------------------
+# Correct results
+# --------------------------------------------------------------------------
+
+
+@per_level
+def test_student_tanh_layer_returns_correct_arrays(student_mlp_dir, level):
+    rng = np.random.RandomState(1)
+    x, grads = rng.randn(4, 5), rng.randn(4, 5)
+    outcome = run(TANH_SOURCE, [
+        call("fprop", "TanhLayer", "fprop", x),
+        call("bprop", "TanhLayer", "bprop", x, np.tanh(x), grads),
+        call("params", "TanhLayer", "grads_wrt_params", x, grads),
+    ], student_mlp_dir, level)
+    assert outcome.isolation == level
+    assert outcome.setup.ok and outcome.setup.errors == []
+    assert outcome.setup.names["TanhLayer"] == "class" and outcome.setup.names["echo"] == "function"
+    fprop, bprop, params = (outcome.responses[k] for k in ("fprop", "bprop", "params"))
+    assert fprop.status == "ok", fprop.message
+    assert fprop.header["returned"] == "array"
+    np.testing.assert_allclose(fprop.returned[0], np.tanh(x), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(bprop.returned[0], (1 - np.tanh(x) ** 2) * grads, rtol=1e-14)
+    assert params.status == "ok" and params.header["returned"] == "list" and params.returned == []
+    assert outcome.restarts == 0
+
+
+@per_level
+def test_inputs_after_the_call_reveal_in_place_modification(student_mlp_dir, level):
+    source = """
+        import numpy as np
+
+        class Sneaky:
+            def fprop(self, inputs):
+                np.tanh(inputs, out=inputs)
+                return inputs
+
+        class Polite:
+            def fprop(self, inputs):
+                return np.tanh(inputs)
+    """
+    x = np.linspace(-1, 1, 6).reshape(2, 3)
+    outcome = run(source, [call("sneaky", "Sneaky", "fprop", x, return_inputs=True),
+                           call("polite", "Polite", "fprop", x, return_inputs=True)], student_mlp_dir, level)
+    sneaky, polite = outcome.responses["sneaky"], outcome.responses["polite"]
+    assert sneaky.status == polite.status == "ok"
+    np.testing.assert_allclose(sneaky.inputs_after[0], np.tanh(x))
+    np.testing.assert_array_equal(polite.inputs_after[0], x)
+    np.testing.assert_array_equal(x, np.linspace(-1, 1, 6).reshape(2, 3))  # the parent's copy is intact
+
+
+def test_init_arguments_rng_seed_params_and_scalars(student_mlp_dir):
+    source = """
+        import numpy as np
+
+        class Scaled:
+            def __init__(self, factor, offset=0.0, rng=None):
+                self.factor, self.offset = factor, offset
+                self.noise = rng.uniform(size=3) if rng is not None else None
+
+            def fprop(self, inputs, power=1):
+                return self.factor * inputs ** power + self.offset
+
+            def get_noise(self):
+                return self.noise
+
+            def param_sum(self):
+                return float(sum(p.sum() for p in self.params))
+    """
+    x = np.arange(3.0)
+    outcome = run(source, [
+        call("fprop", "Scaled", "fprop", x, init={"args": [2.0], "kwargs": {"offset": 1.0}},
+             kwargs={"power": 2}),
+        call("noise", "Scaled", "get_noise", init={"args": [1.0], "rng_seed": 42}),
+        call("params", "Scaled", "param_sum", np.ones((2, 2)), np.full(3, 2.0),
+             init={"args": [1.0]}, params=[0, 1], args=[]),
+    ], student_mlp_dir, BEST_LEVEL)
+    np.testing.assert_array_equal(outcome.responses["fprop"].returned[0], 2 * x ** 2 + 1)
+    np.testing.assert_array_equal(outcome.responses["noise"].returned[0], np.random.RandomState(42).uniform(size=3))
+    params = outcome.responses["params"]
+    assert params.header["returned"] == "scalar" and params.returned[0].shape == ()
+    assert float(params.returned[0]) == 10.0
+
+
+def test_class_can_be_taken_from_the_student_mlp_copy(student_mlp_dir):
+    weights, biases, x = np.eye(2, 3), np.array([1.0, -1.0]), np.arange(6.0).reshape(2, 3)
+    outcome = run("", [call("affine", "AffineLayer", "fprop", weights, biases, x, source="mlp.layers",
+                            init={"args": [3, 2], "kwargs": {"weights_initialiser": None}}, params=[0, 1],
+                            args=[{"array": 2}])], student_mlp_dir, BEST_LEVEL)
+    # weights_initialiser None makes the constructor fail: the student copy's code really ran.
+    assert outcome.responses["affine"].status == "error"
+    assert "TypeError" in outcome.responses["affine"].message
+    assert 'mlp/layers.py' in outcome.responses["affine"].message
+
+
+def test_returned_values_are_converted_strictly(student_mlp_dir):
+    source = """
+        import os
+        import numpy as np
+
+        class Sub(np.ndarray):
+            pass
+
+        class Trap:
+            def __array__(self, *args, **kwargs):
+                os._exit(7)
+
+        class Returns:
+            def nothing(self, x):
+                return None
+            def subclass(self, x):
+                return x.view(Sub)
+            def matrix(self, x):
+                return np.asmatrix(x)
+            def array_like(self, x):
+                return Trap()
+            def mixed_list(self, x):
+                return [x, Trap()]
+            def objects(self, x):
+                return np.array([None, "text"], dtype=object)
+            def complex(self, x):
+                return x + 1j
+            def ints(self, x):
+                return np.arange(3, dtype=np.int16)
+            def pair(self, x):
+                return (x, 2 * x)
+            def number(self, x):
+                return np.float32(1.5)
+            def huge_int(self, x):
+                return 10 ** 400
+    """
+    x = np.ones(3)
+    methods = ["nothing", "subclass", "matrix", "array_like", "mixed_list", "objects", "complex", "ints",
+               "pair", "number", "huge_int"]
+    outcome = run(source, [call(m, "Returns", m, x) for m in methods], student_mlp_dir, BEST_LEVEL)
+    r = outcome.responses
+    assert r["nothing"].status == "error"
+    assert r["nothing"].message == "Returns.nothing returned NoneType, expected a numpy array"
+    assert r["subclass"].status == "error" and "Sub" in r["subclass"].message
+    assert r["matrix"].status == "error" and "matrix" in r["matrix"].message
+    # __array__ was never called: calling it would have ended the process (status "crashed").
+    assert r["array_like"].status == "error" and "Trap" in r["array_like"].message
+    assert r["mixed_list"].status == "error" and "item 1" in r["mixed_list"].message
+    assert r["objects"].status == "error" and "dtype object" in r["objects"].message
+    assert r["complex"].status == "error" and "complex" in r["complex"].message
+    assert r["ints"].status == "ok" and r["ints"].returned[0].dtype == np.float64
+    np.testing.assert_array_equal(r["ints"].returned[0], [0.0, 1.0, 2.0])
+    assert r["pair"].status == "ok" and r["pair"].header["returned"] == "list" and len(r["pair"].returned) == 2
+    assert r["number"].status == "ok" and float(r["number"].returned[0]) == 1.5
+    assert r["huge_int"].status == "error"
+    assert outcome.restarts == 0
+
+
+def test_student_exceptions_carry_a_traceback_of_student_frames_only(student_mlp_dir):
+    source = """
+        import numpy as np
+        from mlp.layers import helper_in_student_mlp
+
+        class Broken:
+            def fprop(self, inputs):
+                return self._inner(inputs)
+
+            def _inner(self, inputs):
+                return np.dot(inputs, np.ones((7, 7)))
+
+            def bprop(self, inputs, outputs, grads):
+                raise NotImplementedError("bprop is not written yet")
+
+            def via_mlp(self, inputs):
+                return helper_in_student_mlp(inputs)
+    """
+    x = np.ones((2, 3))
+    outcome = run(source, [call("fprop", "Broken", "fprop", x), call("bprop", "Broken", "bprop", x, x, x),
+                           call("mlp", "Broken", "via_mlp", x), call("missing", "Absent", "fprop", x)],
+                  student_mlp_dir, BEST_LEVEL)
+    fprop = outcome.responses["fprop"]
+    assert fprop.status == "error" and fprop.header["error_kind"] == "student"
+    assert fprop.header["error"].startswith("ValueError: shapes (2,3) and (7,7) not aligned")
+    trace = fprop.header["traceback"]
+    assert 'File "submission.py", line 7, in fprop' in trace and "line 10, in _inner" in trace
+    assert "child_runner" not in trace and "numpy" not in trace
+    assert outcome.responses["bprop"].message.startswith("NotImplementedError: bprop is not written yet")
+    assert 'File "mlp/layers.py"' in outcome.responses["mlp"].header["traceback"]
+    missing = outcome.responses["missing"]
+    assert missing.status == "error" and "does not define Absent" in missing.message
+
+
+# --------------------------------------------------------------------------
+# Loading the submission
+# --------------------------------------------------------------------------
+
+
+def test_setup_records_each_failing_statement_and_keeps_going(student_mlp_dir):
+    source = "\n".join([
+        "import numpy as np",                      # 1
+        "import a_module_that_does_not_exist",     # 2
+        "value = 1 / 0",                           # 3
+        "class TanhLayer:",                        # 4
+        "    def fprop(self, inputs):",            # 5
+        "        return np.tanh(inputs)",          # 6
+        "raise SystemExit(3)",                     # 7
+        "def helper():",                           # 8
+        "    return 1",                            # 9
+        "answer = 42",                             # 10
+    ])
+    outcome = run(source, [call("fprop", "TanhLayer", "fprop", np.zeros(2))], student_mlp_dir, BEST_LEVEL)
+    setup = outcome.setup
+    assert setup.ok
+    assert [(e.line, e.error) for e in setup.errors] == [
+        (2, "ModuleNotFoundError: No module named 'a_module_that_does_not_exist'"),
+        (3, "ZeroDivisionError: division by zero"),
+        (7, "SystemExit: 3"),
+    ]
+    assert setup.names == {"np": "other", "TanhLayer": "class", "helper": "function", "answer": "other"}
+    assert outcome.responses["fprop"].status == "ok"
+
+
+def test_future_imports_apply_to_later_statements(student_mlp_dir):
+    source = """
+        from __future__ import annotations
+
+        def f(x: NotDefinedAnywhere) -> NotDefinedEither:
+            return x
+    """
+    outcome = run(source, [], student_mlp_dir, BEST_LEVEL)
+    assert outcome.setup.ok and outcome.setup.errors == []
+    assert outcome.setup.names == {"annotations": "other", "f": "function"}
+
+
+def test_syntax_error_fails_setup_and_requests_say_why(student_mlp_dir):
+    outcome = run("class TanhLayer:\n    def fprop(self x):\n        pass\n",
+                  [call("fprop", "TanhLayer", "fprop", np.zeros(2))], student_mlp_dir, BEST_LEVEL)
+    assert not outcome.setup.ok
+    assert "SyntaxError" in outcome.setup.message
+    response = outcome.responses["fprop"]
+    assert response.status == "error"
+    assert "does not define TanhLayer" in response.message and "SyntaxError" in response.message
+
+
+def test_top_level_exit_is_reported_as_a_failed_setup(student_mlp_dir):
+    outcome = run("import os\nos._exit(0)\n", [call("a", "X", "f"), call("b", "X", "g")],
+                  student_mlp_dir, BEST_LEVEL)
+    assert not outcome.setup.ok and "exit status 0" in outcome.setup.message
+    assert {r.status for r in outcome.responses.values()} == {"crashed"}
+    assert outcome.responses["a"].message.startswith("not run: loading the submission failed")
+
+
+def test_endless_top_level_code_times_out_setup(student_mlp_dir):
+    outcome = run("while True:\n    pass\n", [call("a", "X", "f")], student_mlp_dir, BEST_LEVEL,
+                  setup_seconds=1.0)
+    assert not outcome.setup.ok and "did not finish within 1 s" in outcome.setup.message
+    assert outcome.responses["a"].status == "timeout"
+
+
+# --------------------------------------------------------------------------
+# What the child can see
+# --------------------------------------------------------------------------
+
+PROBE_SOURCE = """
+    import importlib
+    import os
+    import resource
+    import numpy as np
+
+    def can_import(name, attribute=None):
+        try:
+            module = importlib.import_module(name)
+            if attribute is not None:
+                getattr(module, attribute)
+            return 1.0
+        except Exception:
+            return 0.0
+
+    def imports(x):
+        import mlp
+        return np.array([can_import("autograder"), can_import("mlp.layers", "TanhLayer"),
+                         float(getattr(mlp, "STUDENT_COPY", False)), can_import("nbformat"),
+                         can_import("mlp_autograde")])
+
+    def environment(x):
+        return np.array([float("MLP_SANDBOX_TEST_SECRET" in os.environ),
+                         float(os.environ.get("OPENBLAS_NUM_THREADS") == "1"),
+                         float(os.environ.get("PATH") == "/usr/bin:/bin"),
+                         float(os.listdir(".") == []),
+                         float(os.environ.get("HOME") == os.getcwd())])
+
+    def limits(x):
+        return np.array([resource.getrlimit(r)[0] for r in
+                         (resource.RLIMIT_AS, resource.RLIMIT_NOFILE, resource.RLIMIT_FSIZE,
+                          resource.RLIMIT_CPU, resource.RLIMIT_CORE)], dtype=float)
+
+    def read_file(path):
+        with open(path, "rb") as handle:
+            return np.array([float(len(handle.read()))])
+
+    def identity(x):
+        return np.array([float(os.getuid()), float(os.getpid())])
+
+    def connect(port):
+        import socket
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=3):
+            return np.array([1.0])
+"""
+
+
+@per_level
+def test_child_cannot_import_the_grader_or_the_reference(student_mlp_dir, level):
+    # Both are importable here, in the parent.
+    assert importlib.util.find_spec("autograder") is not None
+    reference_layers = pytest.importorskip("mlp.layers")
+    assert hasattr(reference_layers, "TanhLayer")
+    outcome = run(PROBE_SOURCE, [call("imports", "imports", None, args=[0])], student_mlp_dir, level)
+    response = outcome.responses["imports"]
+    assert response.status == "ok", response.message
+    can_autograder, can_tanh, student_copy, can_nbformat, can_editable = response.returned[0]
+    assert can_autograder == 0.0
+    assert can_tanh == 0.0
+    assert student_copy == 1.0
+    assert can_nbformat == 0.0 and can_editable == 0.0
+
+
+@per_level
+def test_environment_is_scrubbed_and_workdir_empty(student_mlp_dir, level, monkeypatch):
+    monkeypatch.setenv("MLP_SANDBOX_TEST_SECRET", "do-not-leak")
+    outcome = run(PROBE_SOURCE, [call("env", "environment", None, args=[0])], student_mlp_dir, level)
+    np.testing.assert_array_equal(outcome.responses["env"].returned[0], [0.0, 1.0, 1.0, 1.0, 1.0])
+
+
+@per_level
+def test_resource_limits_are_applied(student_mlp_dir, level):
+    outcome = run(PROBE_SOURCE, [call("limits", "limits", None, args=[0])], student_mlp_dir, level,
+                  address_space_bytes=1 * GIB, open_files=40, file_size_bytes=1 << 20, cpu_seconds=30)
+    np.testing.assert_array_equal(outcome.responses["limits"].returned[0], [1 * GIB, 40, 1 << 20, 30, 0])
+
+
+@pytest.mark.parametrize("level", NAMESPACED_LEVELS or
+                         [pytest.param("none", marks=pytest.mark.skip(reason="no namespace isolation here"))])
+def test_network_is_unreachable_in_namespaces(student_mlp_dir, level):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        outcome = run(PROBE_SOURCE, [call("net", "connect", None, args=[port])], student_mlp_dir, level)
+    response = outcome.responses["net"]
+    assert response.status == "error", "the sandbox reached a port on the grader's machine"
+    assert "Error" in response.message
+
+
+def test_network_probe_does_connect_without_namespaces(student_mlp_dir):
+    """The probe above is able to fail: under rlimits only, the connection succeeds."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        outcome = run(PROBE_SOURCE, [call("net", "connect", None, args=[port])], student_mlp_dir, "rlimits")
+    assert outcome.responses["net"].status == "ok"
+
+
+@pytest.mark.skipif("bwrap" not in AVAILABLE_LEVELS, reason="bubblewrap is not available")
+def test_bwrap_hides_the_repository_and_runs_unprivileged(student_mlp_dir):
+    reference_file = REPO_ROOT / "pyproject.toml"
+    assert reference_file.is_file()
+    requests = [call("repo", "read_file", None, args=[str(reference_file)]),
+                call("grader", "read_file", None, args=[sandbox.__file__]),
+                call("shadow", "read_file", None, args=["/etc/shadow"]),
+                call("who", "identity", None, args=[0])]
+    outcome = run(PROBE_SOURCE, requests, student_mlp_dir, "bwrap")
+    for key in ("repo", "grader", "shadow"):
+        assert outcome.responses[key].status == "error"
+        assert "FileNotFoundError" in outcome.responses[key].message
+    uid, pid = outcome.responses["who"].returned[0]
+    assert pid < 10  # its own pid namespace
+    if os.geteuid() == 0:
+        assert uid == sandbox.SANDBOX_UID
+
+
+def test_repository_is_visible_without_bwrap(student_mlp_dir):
+    """The bwrap test above is able to fail: without file-system hiding the file is read."""
+    outcome = run(PROBE_SOURCE, [call("repo", "read_file", None, args=[str(REPO_ROOT / "pyproject.toml")])],
+                  student_mlp_dir, "rlimits")
+    assert outcome.responses["repo"].status == "ok"
+
+
+def test_the_student_mlp_copy_cannot_be_modified_by_a_submission(student_mlp_dir):
+    source = """
+        import mlp, os
+        def vandalise(x):
+            path = os.path.join(os.path.dirname(mlp.__file__), "layers.py")
+            with open(path, "w") as handle:
+                handle.write("broken")
+            return x
+    """
+    before = (student_mlp_dir / "mlp" / "layers.py").read_text()
+    outcome = run(source, [call("v", "vandalise", None, np.ones(1))], student_mlp_dir, "rlimits")
+    assert outcome.responses["v"].status == "ok"  # it wrote to its private copy
+    assert (student_mlp_dir / "mlp" / "layers.py").read_text() == before
+
+
+# --------------------------------------------------------------------------
+# Hostile or broken code: timeouts, crashes, memory, output, forged replies
+# --------------------------------------------------------------------------
+
+
+@per_level
+def test_endless_loop_times_out_and_a_fresh_child_answers_the_rest(student_mlp_dir, level):
+    x = np.ones(3)
+    outcome = run(TANH_SOURCE, [call("loop", "loop_forever", None, x, timeout=1.0),
+                                call("after", "TanhLayer", "fprop", x)], student_mlp_dir, level)
+    loop, after = outcome.responses["loop"], outcome.responses["after"]
+    assert loop.status == "timeout"
+    assert loop.message == "loop_forever did not answer within 1 s (an endless loop?)"
+    assert after.status == "ok"
+    np.testing.assert_allclose(after.returned[0], np.tanh(x))
+    assert outcome.restarts == 1 and outcome.setup.ok
+
+
+@per_level
+def test_os_exit_in_a_method_is_a_crash_and_the_rest_still_run(student_mlp_dir, level):
+    x = np.ones(3)
+    outcome = run(TANH_SOURCE, [call("exit", "hard_exit", None, x), call("after", "TanhLayer", "fprop", x)],
+                  student_mlp_dir, level)
+    assert outcome.responses["exit"].status == "crashed"
+    assert "exit status 0" in outcome.responses["exit"].message
+    assert outcome.responses["after"].status == "ok"
+    assert outcome.restarts == 1
+
+
+def test_restarts_are_bounded(student_mlp_dir):
+    x = np.ones(3)
+    outcome = run(TANH_SOURCE, [call(f"exit{i}", "hard_exit", None, x) for i in range(3)],
+                  student_mlp_dir, BEST_LEVEL, max_restarts=1)
+    statuses = [outcome.responses[f"exit{i}"].status for i in range(3)]
+    assert statuses == ["crashed", "crashed", "error"]
+    assert "restarted 1 times" in outcome.responses["exit2"].message
+    assert outcome.restarts == 1
+
+
+@per_level
+def test_cpu_limit_kills_a_busy_child_with_a_clear_message(student_mlp_dir, level):
+    outcome = run(TANH_SOURCE, [call("busy", "loop_forever", None, np.ones(1), timeout=30.0)],
+                  student_mlp_dir, level, cpu_seconds=1)
+    busy = outcome.responses["busy"]
+    assert busy.status == "crashed"
+    assert "SIGXCPU" in busy.message and "CPU-time limit of 1 s" in busy.message
+
+
+def test_whole_child_wall_budget(student_mlp_dir):
+    outcome = run("import time\ndef nap(x):\n    time.sleep(60)\n",
+                  [call("nap", "nap", None, np.ones(1))], student_mlp_dir, BEST_LEVEL,
+                  wall_seconds=1.5, request_seconds=30.0)
+    assert outcome.responses["nap"].status == "timeout"
+    assert "total time budget of 1.5 s" in outcome.responses["nap"].message
+
+
+@per_level
+def test_a_4_gb_allocation_fails_in_the_child_only(student_mlp_dir, level):
+    source = """
+        import numpy as np
+        def allocate(x):
+            big = np.ones(4 * 1024 ** 3 // 8)
+            return big[:3]
+    """
+    parent_peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    outcome = run(textwrap.dedent(source) + textwrap.dedent(TANH_SOURCE),
+                  [call("big", "allocate", None, np.ones(1)),
+                                         call("after", "TanhLayer", "fprop", np.ones(2))], student_mlp_dir, level)
+    big = outcome.responses["big"]
+    assert big.status in ("error", "crashed")
+    assert "MemoryError" in big.message or "memory" in big.message
+    assert outcome.responses["after"].status == "ok"
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - parent_peak_before
+    assert grown_kib < 512 * 1024
+
+
+@per_level
+def test_a_flood_of_output_is_capped(student_mlp_dir, level):
+    source = """
+        import sys
+        import numpy as np
+        def shout(x):
+            sys.stdout.write("FIRST-LINE\\n")
+            line = "y" * (1 << 20)
+            for _ in range(100):
+                sys.stdout.write(line)
+                sys.stderr.write(line)
+            sys.stdout.write("\\nLAST-LINE\\n")
+            return x
+    """
+    outcome = run(source, [call("shout", "shout", None, np.ones(1))], student_mlp_dir, level,
+                  output_bytes=4096)
+    assert outcome.responses["shout"].status == "ok"
+    assert len(outcome.stdout_tail) < 4096 + 100 and len(outcome.stderr_tail) < 4096 + 100
+    assert outcome.stdout_tail.startswith("FIRST-LINE") and outcome.stdout_tail.endswith("LAST-LINE\n")
+    assert "bytes omitted" in outcome.stdout_tail
+
+
+GARBAGE_SOURCE = """
+    import json
+    import os
+    import resource
+    import struct
+    import numpy as np
+
+    RESPONSE_FD = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 1
+
+    def garbage(x):
+        os.write(RESPONSE_FD, b"\\x10\\x00\\x00\\x00this is no json!")
+        return x
+
+    def forge(header_json):
+        header = json.loads(header_json)
+        data = json.dumps(header).encode()
+        os.write(RESPONSE_FD, struct.pack("<I", len(data)) + data + b"\\0" * 8 * 3)
+        return np.ones(1)
+
+    def close_channel(x):
+        os.close(RESPONSE_FD)
+        return x
+
+    def fine(x):
+        return x
+"""
+
+
+@per_level
+def test_garbage_on_the_response_channel_is_an_error_not_an_exception(student_mlp_dir, level):
+    x = np.ones(2)
+    outcome = run(GARBAGE_SOURCE, [call("garbage", "garbage", None, x), call("after", "fine", None, x)],
+                  student_mlp_dir, level)
+    assert outcome.responses["garbage"].status == "error"
+    assert outcome.responses["garbage"].message == "garbage: the sandbox returned malformed data"
+    assert outcome.responses["after"].status == "ok"
+
+
+@pytest.mark.parametrize("forged", [
+    {"type": "result", "id": "other", "ok": True, "returned": "array", "num_returned": 1, "num_inputs": 0,
+     "arrays": [{"shape": [3], "dtype": "<f8"}]},
+    {"type": "result", "id": "forge", "ok": True, "returned": "array", "num_returned": 2, "num_inputs": 0,
+     "arrays": [{"shape": [1], "dtype": "<f8"}, {"shape": [2], "dtype": "<f8"}]},
+    {"type": "result", "id": "forge", "ok": True, "returned": "array", "num_returned": 1, "num_inputs": 0,
+     "arrays": [{"shape": [6], "dtype": "<f4"}]},
+    {"type": "result", "id": "forge", "ok": "yes", "arrays": []},
+])
+def test_forged_frames_are_rejected(student_mlp_dir, forged):
+    import json
+
+    outcome = run(GARBAGE_SOURCE, [call("forge", "forge", None, args=[json.dumps(forged)]),
+                                   call("after", "fine", None, np.ones(2))], student_mlp_dir, BEST_LEVEL)
+    assert outcome.responses["forge"].status == "error"
+    assert "malformed" in outcome.responses["forge"].message
+    assert outcome.responses["after"].status == "ok"
+
+
+def test_closing_the_response_channel_is_handled(student_mlp_dir):
+    outcome = run(GARBAGE_SOURCE, [call("close", "close_channel", None, np.ones(1)),
+                                   call("after", "fine", None, np.ones(1))], student_mlp_dir, BEST_LEVEL)
+    assert outcome.responses["close"].status == "crashed"
+    assert outcome.responses["after"].status == "ok"
+
+
+def test_reading_stdin_cannot_swallow_requests(student_mlp_dir):
+    source = """
+        import sys
+        def slurp(x):
+            sys.stdin.read()
+            return x
+    """
+    outcome = run(source, [call(f"s{i}", "slurp", None, np.ones(1)) for i in range(3)],
+                  student_mlp_dir, BEST_LEVEL)
+    assert [outcome.responses[f"s{i}"].status for i in range(3)] == ["ok", "ok", "ok"]
+
+
+# --------------------------------------------------------------------------
+# Validation of replies, unit level
+# --------------------------------------------------------------------------
+
+CALL = Request({"type": "call", "id": "r", "target": "T", "method": "f"}, [np.ones(2)])
+TRAIN = Request({"type": "train", "id": "t", "num_epochs": 3}, [np.ones((5, 2)), np.ones((5, 2)), np.ones((4, 2))])
+
+
+@pytest.mark.parametrize("request_, header, arrays, valid", [
+    (CALL, {"type": "result", "id": "r", "ok": True, "returned": "array", "num_returned": 1, "num_inputs": 0},
+     [np.ones(2)], True),
+    (CALL, {"type": "result", "id": "x", "ok": True, "returned": "array", "num_returned": 1, "num_inputs": 0},
+     [np.ones(2)], False),
+    (CALL, {"type": "setup", "id": "r", "ok": True, "returned": "array", "num_returned": 1, "num_inputs": 0},
+     [np.ones(2)], False),
+    (CALL, {"type": "result", "id": "r", "ok": True, "returned": "array", "num_returned": 1, "num_inputs": 1},
+     [np.ones(2), np.ones(2)], False),  # inputs that were not asked for
+    (CALL, {"type": "result", "id": "r", "ok": True, "returned": "array", "num_returned": 2, "num_inputs": 0},
+     [np.ones(2)], False),
+    (CALL, {"type": "result", "id": "r", "ok": True, "returned": "scalar", "num_returned": 1, "num_inputs": 0},
+     [np.ones(2)], False),
+    (CALL, {"type": "result", "id": "r", "ok": True, "returned": "dict", "num_returned": 1, "num_inputs": 0},
+     [np.ones(2)], False),
+    (CALL, {"type": "result", "id": "r", "ok": True, "returned": "list", "num_returned": True, "num_inputs": 0},
+     [np.ones(2)], False),
+    (CALL, {"type": "result", "id": "r", "ok": 1}, [], False),
+    (CALL, {"type": "result", "id": "r", "ok": False, "error": "E: x"}, [], True),
+    (CALL, {"type": "result", "id": "r", "ok": False, "error": "E: x"}, [np.ones(1)], False),
+    (CALL, {"type": "result", "id": "r", "ok": False, "error": 3}, [], False),
+    (TRAIN, {"type": "result", "id": "t", "ok": True, "returned": "list", "num_returned": 2, "num_inputs": 0},
+     [np.ones((4, 3)), np.ones(3)], True),
+    (TRAIN, {"type": "result", "id": "t", "ok": True, "returned": "list", "num_returned": 2, "num_inputs": 0},
+     [np.ones((5, 3)), np.ones(3)], False),
+    (TRAIN, {"type": "result", "id": "t", "ok": True, "returned": "list", "num_returned": 2, "num_inputs": 0},
+     [np.ones((4, 3)), np.ones(2)], False),
+])
+def test_result_validation(request_, header, arrays, valid):
+    response = sandbox._validate_result(request_, header, arrays)
+    assert (response is not None) == valid
+    if valid and header["ok"]:
+        assert response.status == "ok"
+
+
+def test_setup_validation_rejects_unknown_kinds_and_bad_errors():
+    good = {"type": "setup", "ok": True, "errors": [{"line": 2, "error": "E: x"}], "names": {"A": "class"}}
+    assert sandbox._validate_setup(good, []).errors[0].line == 2
+    assert sandbox._validate_setup({**good, "names": {"A": "module"}}, []) is None
+    assert sandbox._validate_setup({**good, "errors": [{"line": "2", "error": "E"}]}, []) is None
+    assert sandbox._validate_setup(good, [np.ones(1)]) is None
+
+
+# --------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------
+
+
+def training_request(request_id: str, seed: int, tanh_source: str = "submission", num_epochs: int = 5,
+                     data_seed: int = 0) -> Request:
+    rng = np.random.RandomState(data_seed)
+    centres = rng.randn(3, 4) * 3
+    labels = rng.randint(0, 3, size=120)
+    inputs = centres[labels] + rng.randn(120, 4)
+    targets = np.eye(3)[labels]
+    eval_inputs = centres[[0, 1, 2, 0]] + 0.1 * rng.randn(4, 4)
+    header = {"type": "train", "id": request_id, "seed": seed, "error": "CrossEntropySoftmaxError",
+              "learning_rate": 0.2, "batch_size": 10, "num_epochs": num_epochs,
+              "layers": [{"class": "AffineLayer", "source": "mlp.layers",
+                          "kwargs": {"input_dim": 4, "output_dim": 8}, "init_scale": 0.5},
+                         {"class": "TanhLayer", "source": tanh_source, "kwargs": {}, "init_scale": None},
+                         {"class": "AffineLayer", "source": "mlp.layers",
+                          "kwargs": {"input_dim": 8, "output_dim": 3}, "init_scale": 0.5}]}
+    return Request(header, [inputs, targets, eval_inputs], timeout=30.0)
+
+
+def test_training_run_with_the_student_class(student_mlp_dir):
+    requests = [training_request("a", seed=3), training_request("b", seed=3), training_request("c", seed=4)]
+    outcome = run(TANH_SOURCE, requests, student_mlp_dir, BEST_LEVEL)
+    a, b, c = (outcome.responses[k] for k in "abc")
+    assert a.status == "ok", a.message
+    eval_outputs, epoch_errors = a.returned
+    assert eval_outputs.shape == (4, 3) and epoch_errors.shape == (5,)
+    assert epoch_errors[-1] < 0.5 * epoch_errors[0]
+    np.testing.assert_array_equal(eval_outputs.argmax(1), [0, 1, 2, 0])
+    np.testing.assert_array_equal(a.arrays[0], b.arrays[0])  # same seed, same run
+    assert not np.array_equal(a.arrays[0], c.arrays[0])
+
+
+def test_training_reports_a_broken_student_class(student_mlp_dir):
+    source = "class TanhLayer:\n    def fprop(self, inputs):\n        raise NotImplementedError('todo')\n"
+    outcome = run(source, [training_request("t", seed=0), training_request("m", seed=0, tanh_source="mlp.layers")],
+                  student_mlp_dir, BEST_LEVEL)
+    assert outcome.responses["t"].status == "error"
+    assert outcome.responses["t"].message.startswith("NotImplementedError: todo")
+    assert 'File "submission.py", line 3, in fprop' in outcome.responses["t"].message
+    assert outcome.responses["m"].status == "error"
+    assert "mlp.layers.TanhLayer cannot be loaded" in outcome.responses["m"].message
+
+
+def _reference_training_parts():
+    try:
+        from mlp import data_providers, errors, initialisers, layers, learning_rules, models
+    except ImportError as exc:
+        pytest.skip(f"the reference mlp is not complete: {exc}")
+    return data_providers, errors, initialisers, layers, learning_rules, models
+
+
+def test_training_with_the_reference_copy_matches_the_same_run_in_the_parent(tmp_path):
+    data_providers, errors, initialisers, layers, learning_rules, models = _reference_training_parts()
+    shutil.copytree(REPO_ROOT / "reference" / "mlp", tmp_path / "mlp")
+    request = training_request("ref", seed=11, num_epochs=3)
+    outcome = run(TANH_SOURCE, [request], tmp_path, BEST_LEVEL)
+    response = outcome.responses["ref"]
+    assert response.status == "ok", response.message
+
+    # The same procedure, in the parent, with the reference classes.
+    header, (inputs, targets, eval_inputs) = request.header, request.arrays
+    rng = np.random.RandomState(header["seed"])
+    built = []
+    for spec in header["layers"]:
+        kwargs = dict(spec["kwargs"])
+        if spec["init_scale"] is not None:
+            scale = spec["init_scale"]
+            kwargs["weights_initialiser"] = initialisers.UniformInit(-scale, scale, rng=rng)
+            kwargs["biases_initialiser"] = initialisers.UniformInit(-scale, scale, rng=rng)
+        built.append(getattr(layers, spec["class"])(**kwargs))
+    model = models.MultipleLayerModel(built)
+    error = errors.CrossEntropySoftmaxError()
+    rule = learning_rules.GradientDescentLearningRule(learning_rate=header["learning_rate"])
+    rule.initialise(model.params)
+    provider = data_providers.DataProvider(inputs, targets, header["batch_size"], rng=rng)
+    expected_errors = []
+    for _ in range(header["num_epochs"]):
+        batch_errors = []
+        for x, t in provider:
+            activations = model.fprop(x)
+            batch_errors.append(error(activations[-1], t))
+            rule.update_params(model.grads_wrt_params(activations, error.grad(activations[-1], t)))
+        expected_errors.append(np.mean(batch_errors))
+    np.testing.assert_allclose(response.returned[1], expected_errors, rtol=1e-12)
+    np.testing.assert_allclose(response.returned[0], model.fprop(eval_inputs)[-1], rtol=1e-12)
+
+
+# --------------------------------------------------------------------------
+# Clean-up and the life cycle of children
+# --------------------------------------------------------------------------
+
+
+def _processes_with(fragment: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fragment in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def _wait_until(condition, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@per_level
+def test_no_processes_or_temporary_files_are_left_behind(student_mlp_dir, level):
+    marker = f"{4000 + os.getpid() % 1000}.{AVAILABLE_LEVELS.index(level) + 1}"
+    source = f"""
+        import subprocess
+        def spawn(x):
+            subprocess.Popen(["sleep", "{marker}"])
+            return x
+    """
+    temp_root = Path(tempfile.gettempdir())
+    before = set(temp_root.glob("mlp-sandbox-*"))
+    outcome = run(source, [call("spawn", "spawn", None, np.ones(1))], student_mlp_dir, level)
+    assert outcome.responses["spawn"].status == "ok", outcome.responses["spawn"].message
+    assert _wait_until(lambda: not _processes_with(f"sleep {marker}"), 5.0)
+    assert set(temp_root.glob("mlp-sandbox-*")) == before
+
+
+GRADER_SCRIPT = """
+import sys
+from pathlib import Path
+from autograder.limits import Limits
+from autograder.sandbox import Request, exec_untrusted
+
+source = '''
+import subprocess
+def spin(x):
+    if {spawn!r}:
+        subprocess.Popen(["sleep", "{marker}"])
+    while True:
+        pass
+'''
+print("starting", flush=True)
+exec_untrusted(source, [Request({{"type": "call", "id": "a", "target": "spin", "args": [0]}})],
+               student_mlp_dir=Path(sys.argv[1]), isolation={level!r},
+               limits=Limits(request_seconds=300, wall_seconds=300))
+"""
+
+
+@per_level
+def test_children_die_with_the_grader(student_mlp_dir, level, tmp_path):
+    """Killing the grading process with SIGKILL (no clean-up code runs) still ends the child."""
+    marker = f"{5000 + os.getpid() % 1000}.{AVAILABLE_LEVELS.index(level) + 1}"
+    private_tmp = tmp_path / f"grader-tmp-{level}"
+    private_tmp.mkdir()
+    script = tmp_path / "grader.py"
+    # Under rlimits a grandchild has no parent-death signal, so only the runner is checked there.
+    script.write_text(GRADER_SCRIPT.format(spawn=level != "rlimits", marker=marker, level=level))
+    env = {**os.environ, "TMPDIR": str(private_tmp)}
+    grader = subprocess.Popen([sys.executable, str(script), str(student_mlp_dir)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        runner_tag = str(private_tmp) if level != "bwrap" else f"sleep {marker}"
+        assert _wait_until(lambda: bool(_processes_with(runner_tag)), 20.0), grader.stderr.read1()
+        if level != "rlimits":
+            assert _wait_until(lambda: bool(_processes_with(f"sleep {marker}")), 10.0)
+    finally:
+        grader.send_signal(signal.SIGKILL)
+        grader.wait()
+    assert _wait_until(lambda: not _processes_with(str(private_tmp)), 10.0)
+    assert _wait_until(lambda: not _processes_with(f"sleep {marker}"), 10.0)
+
+
+# --------------------------------------------------------------------------
+# Arguments and start-up failures
+# --------------------------------------------------------------------------
+
+
+def test_caller_mistakes_raise_value_error(student_mlp_dir, tmp_path):
+    with pytest.raises(ValueError, match="isolation"):
+        exec_untrusted("", [], student_mlp_dir=student_mlp_dir, isolation="chroot")
+    with pytest.raises(ValueError, match="duplicate"):
+        exec_untrusted("", [call("a", "T", "f"), call("a", "T", "g")], student_mlp_dir=student_mlp_dir)
+    with pytest.raises(ValueError, match="mlp"):
+        exec_untrusted("", [], student_mlp_dir=tmp_path)
+
+
+def test_a_child_that_cannot_start_is_reported_not_raised(student_mlp_dir, monkeypatch):
+    monkeypatch.setattr(sandbox, "_interpreter", lambda: "/nonexistent/python")
+    outcome = exec_untrusted("x = 1", [call("a", "T", "f")], student_mlp_dir=student_mlp_dir,
+                             isolation="rlimits")
+    assert not outcome.setup.ok and "could not be started" in outcome.setup.message
+    assert outcome.responses["a"].status == "error"
+
+
+def test_detect_isolation_returns_the_strongest_working_level():
+    assert sandbox.detect_isolation() == BEST_LEVEL
