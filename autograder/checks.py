@@ -81,8 +81,8 @@ def _call(request_id: str, class_name: str, init_kwargs: dict, method: str,
     return Request(header=header, arrays=all_arrays)
 
 
-def _result(responses: dict[str, Response], request_id: str, what: str) -> list[np.ndarray]:
-    """The arrays of a successful response, or a ResponseProblem saying what went wrong."""
+def _response(responses: dict[str, Response], request_id: str, what: str) -> Response:
+    """A successful response, or a ResponseProblem saying what went wrong."""
     response = responses.get(request_id)
     if response is None:
         raise ResponseProblem('error', '{0}: no answer from the sandbox.'.format(what))
@@ -90,12 +90,21 @@ def _result(responses: dict[str, Response], request_id: str, what: str) -> list[
         raise ResponseProblem('timeout', '{0}: {1}'.format(what, response.message))
     if response.status != 'ok':
         raise ResponseProblem('error', '{0}: {1}'.format(what, response.message))
-    return response.arrays
+    return response
+
+
+def _result(responses: dict[str, Response], request_id: str, what: str) -> list[np.ndarray]:
+    """The arrays the student's method returned (not the inputs sent back after the call)."""
+    return _response(responses, request_id, what).returned
 
 
 def _single(arrays: list[np.ndarray], what: str) -> np.ndarray:
+    """The one array a method returned (fprop and bprop return one array, not a list)."""
     if len(arrays) < 1:
         raise ResponseProblem('failed', '{0} returned nothing.'.format(what))
+    if len(arrays) > 1:
+        raise ResponseProblem('failed', '{0} returned {1} arrays, expected a single array.'.format(
+            what, len(arrays)))
     return arrays[0]
 
 
@@ -125,7 +134,7 @@ def _accept_kink(spec: AssignmentSpec, class_name: str, inputs: np.ndarray, got:
     expected = np.array(expected_right, dtype=float)
     if class_name not in spec.kink_at_zero or got.shape != expected.shape:
         return expected
-    zeros = inputs == 0.
+    zeros = (inputs == 0.) & np.isfinite(got)
     low = np.minimum(expected_left, expected_right)
     high = np.maximum(expected_left, expected_right)
     expected[zeros] = np.clip(got[zeros], low[zeros], high[zeros])
@@ -328,8 +337,13 @@ class ItemPlanner:
 
     # properties ------------------------------------------------------------
 
-    def _property_inputs(self):
-        rng = np.random.RandomState(4242)
+    def _property_inputs(self, seed_offset: int = 0):
+        """Random inputs, inputs of magnitude 1e3 (and 0), and output gradients.
+
+        fprop and bprop use different seeds: bprop is sent the reference
+        outputs of its inputs, which must never answer an fprop check.
+        """
+        rng = np.random.RandomState(4242 + seed_offset)
         inputs = rng.uniform(-3., 3., size=PROPERTY_SHAPE)
         large = rng.choice([-LARGE_MAGNITUDE, LARGE_MAGNITUDE, 0.], size=PROPERTY_SHAPE)
         return inputs, large, rng.normal(size=PROPERTY_SHAPE)
@@ -346,17 +360,17 @@ class ItemPlanner:
         ]
 
         def judge(responses):
-            full_arrays = _result(responses, ids[0], self.what)
-            full = _single(full_arrays, self.what)
-            problems = _shape_and_mutation(self.what, full, expected, [inputs], full_arrays[1:])
+            response = _response(responses, ids[0], self.what)
+            full = _single(response.returned, self.what)
+            problems = _shape_and_mutation(self.what, full, expected, [inputs], response.inputs_after)
             problems += _finite_large(self.what, responses, ids[1], expected_large)
             problems += _batch_independence(self.what, responses, ids[2], full)
-            return _property_verdict(problems, 4)
+            return _property_verdict(problems, 4, _values_right(self.what, full, expected))
 
         return requests, judge
 
     def _property_bprop(self, check):
-        inputs, large, grads = self._property_inputs()
+        inputs, large, grads = self._property_inputs(seed_offset=1)
         reference = self.reference()
         outputs = reference.fprop(inputs.copy())
         expected = reference.bprop(inputs, outputs, grads)
@@ -375,13 +389,13 @@ class ItemPlanner:
         ]
 
         def judge(responses):
-            full_arrays = _result(responses, ids[0], self.what)
-            full = _single(full_arrays, self.what)
+            response = _response(responses, ids[0], self.what)
+            full = _single(response.returned, self.what)
             problems = _shape_and_mutation(self.what, full, expected, [inputs, outputs, grads],
-                                           full_arrays[1:])
+                                           response.inputs_after)
             problems += _finite_large(self.what, responses, ids[1], expected_large)
             problems += _batch_independence(self.what, responses, ids[2], full)
-            return _property_verdict(problems, 4)
+            return _property_verdict(problems, 4, _values_right(self.what, full, expected))
 
         return requests, judge
 
@@ -424,22 +438,48 @@ class ItemPlanner:
             if len(arrays) < 2 or arrays[0].shape != (training.num_eval, 10):
                 return Verdict(0.0, 'failed', 'the training run with {0} returned outputs of the wrong shape.'.format(what))
             outputs, errors = arrays[0], arrays[1]
-            details = {'student_errors': [float(e) for e in errors],
-                       'reference_errors': list(reference_errors),
+            details = {'student_errors': [float(e) for e in errors.ravel()],
+                       'reference_errors': [float(e) for e in reference_errors],
                        'reference_accuracy': reference_accuracy}
-            if not np.all(np.isfinite(outputs)):
+            if not np.all(np.isfinite(outputs)) or not np.all(np.isfinite(errors)):
                 return Verdict(0.0, 'failed', 'training with {0} diverged: the outputs contain NaN or inf '
                                '(check fprop/bprop for overflow).'.format(what), details=details)
             accuracy = float(np.mean(outputs.argmax(-1) == eval_labels))
             details['student_accuracy'] = accuracy
             summary = 'held-out accuracy after {0} epochs: {1:.1%} (reference {2:.1%})'.format(
                 training.num_epochs, accuracy, reference_accuracy)
+            departure = _training_departure(errors, reference_errors, training.error_rtol)
+            if departure is not None:
+                return Verdict(0.0, 'failed', 'training with {0} does not follow the reference run '
+                               '(same seed, data and initial weights): {1}; {2}; this usually means '
+                               'fprop or bprop is wrong.'.format(what, departure, summary),
+                               details=details)
             if accuracy >= reference_accuracy - training.accuracy_tolerance:
                 return Verdict(1.0, 'passed', summary + '.', details=details)
             return Verdict(0.0, 'failed', 'training with {0} learns less than the reference: {1}; '
                            'this usually means bprop is wrong.'.format(what, summary), details=details)
 
         return [request], judge
+
+
+def _training_departure(errors: np.ndarray, reference_errors, rtol: float) -> str | None:
+    """Where a training run's per-epoch mean errors leave the reference run's, or None.
+
+    A seeded run of a correct layer repeats the reference run up to rounding,
+    so its mean training error per epoch stays within `rtol` (relative) of
+    the reference's. A wrong layer, or a stand-in such as the identity that
+    still learns a linear model, does not.
+    """
+    errors = np.asarray(errors, dtype=float).ravel()
+    reference = np.asarray(reference_errors, dtype=float).ravel()
+    if errors.shape != reference.shape:
+        return 'it reported {0} epoch errors instead of {1}'.format(errors.size, reference.size)
+    relative = np.abs(errors - reference) / np.maximum(np.abs(reference), 1e-12)
+    if np.all(relative <= rtol):
+        return None
+    worst = int(np.argmax(np.where(np.isfinite(relative), relative, np.inf)))
+    return 'its mean training error differs from the reference run\'s by up to {0:.1%} (epoch {1})'.format(
+        relative[worst], worst + 1)
 
 
 def _with_hint(message: str, hint: str) -> str:
@@ -481,7 +521,22 @@ def _batch_independence(what, responses, request_id, full):
     return []
 
 
-def _property_verdict(problems: list[str], total: int) -> Verdict:
+def _values_right(what: str, got: np.ndarray, expected: np.ndarray) -> bool:
+    """Whether the answer on the property inputs is right (shape and values)."""
+    return compare.compare_arrays(got, expected, what).ok
+
+
+def _property_verdict(problems: list[str], total: int, values_right: bool = True) -> Verdict:
+    """Partial credit per property, but only for a method whose values are right.
+
+    Shape, immutability and batch-size independence are properties of a
+    correct answer: an identity function has them all, so a method that
+    computes the wrong values earns nothing here (the fixed cases say
+    where it is wrong).
+    """
+    if not values_right:
+        problems = ['gives wrong values on the property inputs, so no property is credited'] + problems
+        return Verdict(0.0, 'failed', 'It ' + '; it '.join(problems) + '.')
     if not problems:
         return Verdict(1.0, 'passed')
     fraction = max(0.0, 1.0 - len(problems) / total)

@@ -24,7 +24,11 @@ to the student's prints). One response, flushed, per request:
   ``{"type": "setup", "ok", "errors": [{"line", "error"}], "names", "message"}``.
 * ``{"type": "call", "id", "target", "source", "init", "params", "method",
   "args", "kwargs", "return_inputs"}`` builds a fresh instance of ``target``
-  and calls one method on copies of the given arrays. Answers
+  (looked up in the submission, or in ``source`` when that names a module of
+  the student copy of ``mlp``), optionally sets ``instance.params``, and calls
+  one method on copies of the given arrays (``{"array": i}`` in ``args``,
+  ``kwargs`` or ``init`` stands for array i; other JSON is passed as is). With
+  ``"method": null`` the target itself (e.g. a function) is called. Answers
   ``{"type": "result", "id", "ok": true, "returned": "array"|"list"|"scalar",
   "num_returned": n, "num_inputs": m}`` with the n returned arrays followed by
   the m array arguments as they were after the call (when ``return_inputs``),
@@ -57,8 +61,10 @@ import types
 MAX_MESSAGE_CHARS = 4000
 #: At most this many student frames are shown in a traceback.
 MAX_TRACEBACK_FRAMES = 5
-#: At most this many names / statement errors are reported by setup.
+#: At most this many names / statement errors are reported by setup, and
+#: only names of at most MAX_NAME_CHARS characters.
 MAX_REPORTED_ITEMS = 2000
+MAX_NAME_CHARS = 1000
 #: Limits for reading requests from the (trusted) grader.
 MAX_REQUEST_HEADER_BYTES = 256 * 1024 * 1024
 MAX_REQUEST_ARRAY_BYTES = 1 << 40
@@ -266,7 +272,8 @@ class Runner:
                     errors.append({"line": int(statement.lineno), "error": _describe_exception(exc)})
         names = {}
         for name, value in list(module.__dict__.items()):
-            if not isinstance(name, str) or name in initial_names or name.startswith("__"):
+            if (not isinstance(name, str) or name in initial_names or name.startswith("__")
+                    or len(name) > MAX_NAME_CHARS):
                 continue
             if len(names) >= MAX_REPORTED_ITEMS:
                 break

@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument('--timeout', type=_positive_float, default=None,
                        help='wall-clock seconds allowed for one submission\'s sandboxed run')
     grade.add_argument('--no-progress', action='store_true', help='no progress bar')
+    grade.add_argument('--gradebook', nargs='?', const='', default=None, metavar='PATH',
+                       help='also write the scores into an nbgrader gradebook (default PATH: '
+                            '<course>/gradebook.db); give it after the paths, or as --gradebook=PATH')
+    grade.add_argument('--roster', type=Path, default=None,
+                       help='CSV mapping student ids to LMS ids/names, joined into grades.csv')
     grade.add_argument('paths', nargs='+', type=Path,
                        help='.ipynb files, folders of them, or an nbgrader submitted/ tree')
 
@@ -64,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser('demo', help='release, make example submissions and grade them')
     demo.add_argument('--out', type=Path, default=Path('demo-out'))
+
+    gradescope = commands.add_parser('gradescope', help='build the Gradescope autograder zip of an assignment')
+    gradescope.add_argument('--assignment', required=True)
+    gradescope.add_argument('--out', type=Path, default=Path('autograder.zip'))
+    gradescope.add_argument('--no-data', action='store_true',
+                            help='do not bundle MNIST (setup.sh then fetches it on Gradescope)')
 
     data = commands.add_parser('data', help='MNIST: fetch, verify or locate the data set')
     data.add_argument('action', choices=['fetch', 'verify', 'path'])
@@ -84,14 +95,55 @@ def guess_assignment(notebook: Path) -> str | None:
     return None
 
 
+def student_copy_problem(spec) -> str:
+    """'' when `import mlp` gives the reference framework; else why the grader must refuse.
+
+    `python -m autograder` puts the current folder first on sys.path, so inside a
+    release folder `import mlp` would load the student copy (the console script
+    `mlp-autograde` does not); grading against it would judge students by their own code.
+    """
+    import mlp
+    import mlp.layers
+    where = Path(mlp.__file__).resolve().parent
+    cwd = Path.cwd().resolve()
+    from_cwd = where.parent == cwd and bool(sys.path) and sys.path[0] in ('', str(cwd), os.getcwd())
+    missing = [name for name in spec.classes if not hasattr(mlp.layers, name)]
+    if not from_cwd and not missing:
+        return ''
+    return ('refusing to grade: `import mlp` loaded {0}, {1}, not the grader\'s reference mlp. Run the '
+            '`mlp-autograde` command (in a notebook cell: `!mlp-autograde check NOTEBOOK`) rather than '
+            '`python -m autograder`, or run from another folder.'.format(
+                where, 'a copy in the current folder' if from_cwd else
+                'which lacks {0}'.format(', '.join(missing))))
+
+
 def run_grade(args) -> int:
     from autograder import batch
     from autograder.report import class_table
     spec = load_spec(args.assignment, args.course_root)
+    problem = student_copy_problem(spec)
+    if problem:
+        print('mlp-autograde: {0}'.format(problem), file=sys.stderr)
+        return EXIT_USAGE
+    missing = [str(path) for path in args.paths if not path.exists()]
+    if missing:
+        print('mlp-autograde: no such file or folder: {0}'.format(', '.join(missing)), file=sys.stderr)
+        return EXIT_USAGE
     submissions = batch.find_submissions(args.paths, spec.name)
     if not submissions:
         print('mlp-autograde: no submissions found in {0}'.format(
             ', '.join(map(str, args.paths))), file=sys.stderr)
+        return EXIT_USAGE
+    from autograder.gradebook import GradebookError, preflight
+    from autograder.roster import RosterError, load_roster
+    roster = gradebook = None
+    try:  # a bad roster or gradebook is reported before, not after, grading the class
+        if args.roster is not None:
+            roster = load_roster(args.roster)
+        if args.gradebook is not None:
+            gradebook = preflight(spec, args.paths, args.gradebook)
+    except (RosterError, GradebookError) as error:
+        print('mlp-autograde: {0}'.format(error), file=sys.stderr)
         return EXIT_USAGE
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -102,12 +154,29 @@ def run_grade(args) -> int:
         print('mlp-autograde: cannot write to {0}: {1}'.format(args.out, error), file=sys.stderr)
         return EXIT_HARNESS
     workers = args.workers or os.cpu_count() or 1
-    reports, summary = batch.grade_batch(
-        spec, submissions, args.out, workers=min(workers, len(submissions)),
-        scheduler=args.scheduler, limits=_limits(args.timeout), progress=not args.no_progress)
+    try:
+        reports, summary = batch.grade_batch(
+            spec, submissions, args.out, workers=min(workers, len(submissions)),
+            scheduler=args.scheduler, limits=_limits(args.timeout), progress=not args.no_progress)
+    except batch.BatchError as error:
+        print('mlp-autograde: {0}'.format(error), file=sys.stderr)
+        return EXIT_HARNESS
     print(class_table(spec, reports))
     print('{0} submissions ({1} graded now), reports in {2}'.format(
         summary['submissions'], summary['graded_this_run'], args.out))
+    if roster is not None:
+        from autograder.roster import write_roster_grades
+        unknown = write_roster_grades(args.out, spec, reports, roster)
+        if unknown:
+            print('mlp-autograde: not in the roster (kept in grades.csv, flagged): {0}'.format(
+                ', '.join(unknown)), file=sys.stderr)
+    if gradebook is not None:
+        from autograder.gradebook import print_result, write_gradebook
+        try:
+            print_result(write_gradebook(spec, reports, gradebook), spec.name)
+        except GradebookError as error:
+            print('mlp-autograde: {0}'.format(error), file=sys.stderr)
+            return EXIT_HARNESS
     internal = [r for r in reports if 'internal error' in r.error]
     if internal:
         print('mlp-autograde: the grader itself failed on {0} submission(s): {1}'.format(
@@ -119,18 +188,29 @@ def run_grade(args) -> int:
 def run_check(args) -> int:
     from autograder.grade import grade_submission
     from autograder.selfcheck import format_self_check
+    if not args.notebook.is_file():
+        print('mlp-autograde: no such notebook: {0}'.format(args.notebook), file=sys.stderr)
+        return EXIT_USAGE
     name = args.assignment or guess_assignment(args.notebook)
     if name is None:
         print('mlp-autograde: cannot tell which assignment {0} is; pass --assignment ({1})'.format(
             args.notebook, ', '.join(list_assignments())), file=sys.stderr)
         return EXIT_USAGE
     spec = load_spec(name, args.course_root)
+    problem = student_copy_problem(spec)
+    if problem:
+        print('mlp-autograde: {0}'.format(problem), file=sys.stderr)
+        return EXIT_USAGE
     report = grade_submission(args.notebook, spec, student=args.notebook.stem, public_only=True)
     print(format_self_check(spec, report))
     return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Parallelism comes from grading several submissions at once (--workers);
+    # BLAS threads would only oversubscribe the cores. Set before numpy loads.
+    for name in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ.setdefault(name, '1')
     args = build_parser().parse_args(argv)
     if args.course_root is not None:
         os.environ['MLP_COURSE_ROOT'] = str(args.course_root.resolve())
@@ -147,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_grade(args)
         if args.command == 'check':
             return run_check(args)
+        if args.command == 'gradescope':
+            from autograder.gradescope import main_gradescope
+            return main_gradescope(args.assignment, args.out, args.course_root, not args.no_data)
         if args.command == 'demo':
             from autograder.demo import main_demo
             return main_demo(args.out)

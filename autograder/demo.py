@@ -57,25 +57,63 @@ for hidden in [50, 100, 200, 400]:
 '''
 
 
-def solution_source(course_root: Path) -> str:
-    """The solution cell's code from the source notebook, markers removed."""
-    notebook = nbformat.read(str(course_root / 'source' / DEMO_ASSIGNMENT / '03_Multiple_layer_models.ipynb'),
-                             as_version=4)
+def _first_class(assignment: str, course_root: Path) -> str:
+    from autograder.spec import load_spec
+    return next(iter(load_spec(assignment, course_root).classes))
+
+
+def solution_source(course_root: Path, assignment: str = DEMO_ASSIGNMENT) -> str:
+    """The solution cell's code from an assignment's source notebook, markers removed.
+
+    The solution cell is the code cell that defines the first class of the
+    assignment's grading spec (for lab 3, the cell with TanhLayer and ReluLayer).
+    """
+    from autograder.spec import load_spec
+    spec = load_spec(assignment, course_root)
+    first_class = next(iter(spec.classes))
+    notebook = nbformat.read(str(spec.source_notebook), as_version=4)
     for cell in notebook.cells:
-        if cell.cell_type == 'code' and 'class TanhLayer' in cell.source:
+        if cell.cell_type == 'code' and 'class {0}'.format(first_class) in cell.source:
             return re.sub(r'^\s*### (BEGIN|END) SOLUTION\s*$\n?', '', cell.source, flags=re.M)
-    raise RuntimeError('the lab 3 source notebook has no cell defining TanhLayer')
+    raise RuntimeError('the source notebook of {0} has no cell defining {1}'.format(assignment, first_class))
 
 
-def _with_solution(student_notebook, solution: str, *extra_cells: str):
+def _with_solution(student_notebook, solution: str, *extra_cells: str, class_name: str = 'TanhLayer'):
     notebook = nbformat.from_dict(student_notebook)
     for cell in notebook.cells:
-        if cell.cell_type == 'code' and 'class TanhLayer' in cell.source:
+        if cell.cell_type == 'code' and 'class {0}'.format(class_name) in cell.source:
             cell.source = solution
             break
     for source in extra_cells:
         notebook.cells.append(nbformat.v4.new_code_cell(source))
     return notebook
+
+
+def released_notebook(course_root: Path, assignment: str = DEMO_ASSIGNMENT):
+    """The released student notebook of an assignment (as students receive it)."""
+    from autograder.spec import load_spec
+    spec = load_spec(assignment, course_root)
+    return nbformat.read(str(spec.student_mlp_dir / spec.notebook), as_version=4)
+
+
+def submission_notebook(course_root: Path, assignment: str = DEMO_ASSIGNMENT, *extra_cells: str,
+                        solution: str | None = None):
+    """A typical submission: the released notebook with its solution cell filled in.
+
+    Args:
+        course_root: The course folder (holds source/ and release/).
+        assignment: The assignment name.
+        *extra_cells: Code cells appended at the end (e.g. a later cell that
+            redefines one method, as students do).
+        solution: The code put into the solution cell (default: the
+            instructor's solution).
+
+    Returns:
+        An nbformat notebook.
+    """
+    solution = solution_source(course_root, assignment) if solution is None else solution
+    return _with_solution(released_notebook(course_root, assignment), solution, *extra_cells,
+                          class_name=_first_class(assignment, course_root))
 
 
 def write_example_submissions(course_root: Path, folder: Path) -> list[Path]:

@@ -84,6 +84,10 @@ _MAX_NEUTRALISE_PASSES = 200
 _FUTURE_ANNOTATIONS = __future__.annotations.compiler_flag
 _CELL_COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
+# difflib ratio above which a defined name is suggested for a missing one. Names
+# sharing only the "Layer" suffix (SoftmaxLayer vs TanhLyer: 0.6) stay below it.
+_NEAR_MISS_CUTOFF = 0.75
+
 _NUMPY_CONSTANTS = frozenset({"nan", "inf", "pi", "e", "newaxis", "NaN", "Inf"})
 _DTYPE_NAMES = frozenset({"float", "int", "bool", "complex", "object", "str"})
 
@@ -699,10 +703,16 @@ def _find_escapes_plainly(lines: list[str]) -> list[tuple[int, int, str]]:
         last = index
         while lines[last].endswith("\\") and last + 1 < len(lines):
             last += 1
-        stripped = line.lstrip()
-        escape = stripped[:1] if stripped[:1] in "%!?/,;" else ("?" if stripped.rstrip().endswith("?") else "%" if "%" in line else "!")
-        matches.append((index, last, _escape_label(escape, False)))
+        matches.append((index, last, _plain_label(line)))
     return matches
+
+
+def _plain_label(line: str) -> str:
+    stripped = line.strip()
+    if stripped.endswith("?") and stripped[:1] not in ("%", "!"):
+        return "help request"
+    escape = next((char for char in stripped if char in "%!?"), "")
+    return _escape_label(escape, False)
 
 
 # --------------------------------------------------------------------------- statement rules
@@ -846,10 +856,15 @@ def _bound_names(node: ast.stmt) -> tuple[str, ...]:
         return tuple(alias.asname or alias.name for alias in node.names if alias.name != "*")
     targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
     names: list[str] = []
-    for target in targets:
-        if target is None:
-            continue
-        names.extend(item.id for item in ast.walk(target) if isinstance(item, ast.Name))
+    stack = [target for target in reversed(targets) if target is not None]
+    while stack:  # depth-first, left to right: the order the names appear in
+        item = stack.pop()
+        if isinstance(item, ast.Name):
+            names.append(item.id)
+        elif isinstance(item, (ast.Tuple, ast.List)):
+            stack.extend(reversed(item.elts))
+        elif isinstance(item, ast.Starred):
+            stack.append(item.value)
     return tuple(dict.fromkeys(names))
 
 
@@ -967,16 +982,32 @@ def _is_training(names: set[str]) -> bool:
 
 
 def _near_misses(missing: list[str], wanted: list[str], bindings: dict[str, Definition]) -> dict[str, list[str]]:
-    """Similar class/function names for each missing name (case-insensitive difflib)."""
+    """Similar class/function names for each missing name.
+
+    Similarity is difflib's ratio on lower-cased names (so ``tanhlayer`` and
+    ``TanhLyer`` both match ``TanhLayer``); a defined name that contains the wanted
+    one (``MyTanhLayer``, ``TanhLayer2``) also counts. Other wanted names are never
+    suggested. At most three suggestions, best first.
+    """
     wanted_set = set(wanted)
-    by_lower: dict[str, list[str]] = {}
-    for name, definition in bindings.items():
-        if definition.kind in ("class", "function") and name not in wanted_set:
-            by_lower.setdefault(name.lower(), []).append(name)
+    candidates = [
+        name
+        for name, definition in bindings.items()
+        if definition.kind in ("class", "function") and name not in wanted_set
+    ]
     suggestions: dict[str, list[str]] = {}
     for name in missing:
-        close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)
-        names = [original for lower in close for original in by_lower[lower]]
-        if names:
-            suggestions[name] = names
+        target = name.lower()
+        matcher = difflib.SequenceMatcher(b=target, autojunk=False)
+        scored = []
+        for candidate in candidates:
+            lower = candidate.lower()
+            matcher.set_seq1(lower)
+            score = 0.9 if target in lower else 0.0
+            if matcher.real_quick_ratio() >= _NEAR_MISS_CUTOFF and matcher.quick_ratio() >= _NEAR_MISS_CUTOFF:
+                score = max(score, matcher.ratio())
+            if score >= _NEAR_MISS_CUTOFF:
+                scored.append((-score, candidate))
+        if scored:
+            suggestions[name] = [candidate for _, candidate in sorted(scored)[:3]]
     return suggestions

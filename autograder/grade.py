@@ -7,6 +7,10 @@ plain-data responses with `checks`.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
+import re
 import time
 from pathlib import Path
 
@@ -48,8 +52,44 @@ def _missing_message(class_name: str, extraction) -> str:
     syntax = getattr(extraction, 'syntax_errors', None) or []
     if syntax:
         message += '; note that {0} code cell(s) have syntax errors and were skipped: {1}'.format(
-            len(syntax), '; '.join(str(error) for error in syntax[:3]))
+            len(syntax), '; '.join(_describe_syntax(error) for error in syntax[:3]))
     return message + '.'
+
+
+def _describe_syntax(issue) -> str:
+    """'syntax error in cell 23, line 18: invalid syntax' for an extraction SyntaxIssue."""
+    return 'syntax error in {0}'.format(issue.describe())
+
+
+def _syntax_notes(extraction) -> list[str]:
+    """One note per code cell skipped for a syntax error (cells counted from 1)."""
+    return ['Cell {0} was not graded because it has a syntax error at line {1}: {2}.'.format(
+        issue.cell_index + 1, issue.line, issue.message) for issue in extraction.syntax_errors]
+
+
+_SUBMISSION_FRAME = re.compile(r'File "submission\.py", line (\d+)')
+
+
+def _in_notebook_terms(text: str, extraction) -> str:
+    """Rewrites 'File "submission.py", line N' of sandbox tracebacks as 'cell C, line L'.
+
+    The sandbox runs the extracted source as one file; students know their
+    notebook's cells, so tracebacks point there when the line maps back.
+    """
+    def replace(match):
+        place = extraction.locate(int(match.group(1))) if hasattr(extraction, 'locate') else None
+        if place is None:
+            return match.group(0)
+        return 'Notebook cell {0}, line {1}'.format(place[0] + 1, place[1])
+    return _SUBMISSION_FRAME.sub(replace, text) if text else text
+
+
+def _statement_place(extraction, line: int) -> str:
+    """Where a line of the extracted source came from: 'cell 23, line 5' if known."""
+    place = extraction.locate(line) if hasattr(extraction, 'locate') else None
+    if place is None:
+        return 'line {0} of the extracted code'.format(line)
+    return 'cell {0}, line {1}'.format(place[0] + 1, place[1])
 
 
 def _harmless_import_error(error: str) -> bool:
@@ -59,6 +99,47 @@ def _harmless_import_error(error: str) -> bool:
     import plotting and other tools for their experiments, which are not run.
     """
     return error.startswith('ModuleNotFoundError') and "'mlp" not in error
+
+
+@functools.lru_cache(maxsize=1)
+def _openblas_thread_functions():
+    """(set, get) of the thread count of numpy's bundled OpenBLAS, or (None, None)."""
+    try:
+        import numpy
+        libs_dir = Path(numpy.__file__).resolve().parent.parent / 'numpy.libs'
+        for library_path in sorted(libs_dir.glob('*openblas*')):
+            library = ctypes.CDLL(str(library_path))  # already loaded by numpy: same handle
+            for prefix, suffix in (('scipy_openblas', '64_'), ('scipy_openblas', ''), ('openblas', '')):
+                setter = getattr(library, '{0}_set_num_threads{1}'.format(prefix, suffix), None)
+                getter = getattr(library, '{0}_get_num_threads{1}'.format(prefix, suffix), None)
+                if setter is not None and getter is not None:
+                    setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
+                    return setter, getter
+    except (OSError, AttributeError):
+        pass
+    return None, None
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """Runs the block with numpy's OpenBLAS limited to one thread (best effort).
+
+    The parent's linear algebra is small (reference training runs on batches
+    of 50 x 784); several BLAS threads per grading process, times several
+    worker processes, only fight over the cores: a reference training run
+    took 0.1-0.2 s single-threaded and 0.8-5 s with two threads on a busy
+    2-core machine. The previous thread count is restored afterwards.
+    """
+    setter, getter = _openblas_thread_functions()
+    if setter is None:
+        yield
+        return
+    previous = getter()
+    setter(1)
+    try:
+        yield
+    finally:
+        setter(max(1, previous))
 
 
 def grade_submission(path: Path, spec: AssignmentSpec, *, student: str, limits: Limits | None = None,
@@ -76,13 +157,20 @@ def grade_submission(path: Path, spec: AssignmentSpec, *, student: str, limits: 
     Returns:
         The submission's `Report`; never raises for anything in the file.
     """
+    with single_threaded_blas():
+        return _grade(Path(path), spec, student=student, limits=limits, public_only=public_only,
+                      display_path=display_path)
+
+
+def _grade(path: Path, spec: AssignmentSpec, *, student: str, limits: Limits | None,
+           public_only: bool, display_path: str | None) -> Report:
     started = time.monotonic()
     shown = display_path or str(path)
     loaded = load_submission(Path(path))
     if isinstance(loaded, Rejection):
         return rejected_report(spec, student, shown, loaded.sha256 or '', loaded.reason)
     extraction = extract_code(loaded.notebook, spec.classes.keys())
-    notes = list(loaded.warnings) + [extraction.summary()]
+    notes = list(loaded.warnings) + [extraction.summary()] + _syntax_notes(extraction)
     items = [item for item in spec.items if not (public_only and 'manual' in item.checks)]
     item_points = {item.grade_id: item.points for item in items}
 
@@ -106,11 +194,13 @@ def grade_submission(path: Path, spec: AssignmentSpec, *, student: str, limits: 
     for error in outcome.setup.errors or []:
         if _harmless_import_error(error.error):
             continue
-        notes.append('A statement of your notebook failed when loaded (line {0} of the extracted code): {1}'.format(
-            error.line, error.error))
+        notes.append('A statement of your notebook failed when loaded ({0}): {1}'.format(
+            _statement_place(extraction, error.line), error.error))
     for plan in runnable:
         share = item_points[plan.item.grade_id] / len(plan.item.checks)
-        results.append(checks.judge_plan(plan, outcome.responses, share))
+        result = checks.judge_plan(plan, outcome.responses, share)
+        result.output = _in_notebook_terms(result.output, extraction)
+        results.append(result)
 
     order = {item.grade_id: index for index, item in enumerate(spec.items)}
     results.sort(key=lambda result: order[result.grade_id])

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import io
 import json
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat.corpus.words import generate_corpus_id
@@ -103,11 +105,12 @@ class Rejection:
 
 
 class _Reject(Exception):
-    """Internal: stop loading with a student-facing reason."""
+    """Internal: stop loading with a student-facing reason (and the hash, if known)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, sha256: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.sha256 = sha256
 
 
 def load_submission(
@@ -133,9 +136,7 @@ def load_submission(
     try:
         data, sha256 = _read_bytes(path, name, max_bytes)
     except _Reject as rejected:
-        return Rejection(path, None, rejected.reason)
-    except _TooLarge as too_large:
-        return Rejection(path, too_large.sha256, too_large.reason)
+        return Rejection(path, rejected.sha256, rejected.reason)
     try:
         notebook, warnings = _parse_notebook(data, name)
     except _Reject as rejected:
@@ -150,21 +151,13 @@ def load_submission(
 # --------------------------------------------------------------------------- reading
 
 
-class _TooLarge(Exception):
-    """Internal: the file exceeds the size limit (we still hash it)."""
-
-    def __init__(self, reason: str, sha256: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.sha256 = sha256
-
-
 def _read_bytes(path: Path, name: str, max_bytes: int) -> tuple[bytes, str]:
     """Open ``path`` without blocking, refuse non-regular files, read and hash it.
 
     Raises:
-        _Reject: The file is missing, unreadable, a folder or not a regular file.
-        _TooLarge: The file is larger than ``max_bytes`` (carries its hash).
+        _Reject: The file is missing, unreadable, a folder or not a regular file, or
+            larger than ``max_bytes`` (then the whole file is still hashed, in chunks,
+            so a re-run recognises it).
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -192,7 +185,7 @@ def _read_bytes(path: Path, name: str, max_bytes: int) -> tuple[bytes, str]:
         try:
             if info.st_size > max_bytes:
                 total = _hash_rest(handle, digest, 0)
-                raise _TooLarge(_too_large(name, total, max_bytes), digest.hexdigest())
+                raise _Reject(_too_large(name, total, max_bytes), digest.hexdigest())
             # Ask for one byte more than fstat promised, to notice a file that grows.
             chunks = [handle.read(info.st_size + 1)]
             total = len(chunks[0])
@@ -203,14 +196,14 @@ def _read_bytes(path: Path, name: str, max_bytes: int) -> tuple[bytes, str]:
             if total > max_bytes:
                 digest.update(data)
                 total = _hash_rest(handle, digest, total)
-                raise _TooLarge(_too_large(name, total, max_bytes), digest.hexdigest())
+                raise _Reject(_too_large(name, total, max_bytes), digest.hexdigest())
         except OSError as err:
             raise _Reject(f"{name} could not be read ({err.strerror or err}).") from None
     digest.update(data)
     return data, digest.hexdigest()
 
 
-def _hash_rest(handle, digest, already: int) -> int:
+def _hash_rest(handle: io.FileIO, digest: Any, already: int) -> int:
     """Feed the rest of an open file to ``digest`` in chunks; return the total size."""
     total = already
     while chunk := handle.read(_READ_CHUNK):
@@ -227,6 +220,11 @@ def _too_large(name: str, size: int, limit: int) -> str:
 
 
 def _megabytes(size: int) -> str:
+    """``"120 MB"``, ``"1.5 MB"``, ``"12 KB"`` or ``"100 bytes"`` (binary units)."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 2**20:
+        return f"{size / 1024:.0f} KB"
     mb = size / 2**20
     if mb >= 10 or mb == int(mb):
         return f"{mb:.0f} MB"
@@ -389,15 +387,18 @@ def _check_is_notebook(obj: object, name: str) -> None:
         raise _Reject(f'{name} is JSON but not a Jupyter notebook (it has no "cells" or "nbformat").')
     version = obj["nbformat"]
     if not isinstance(version, int) or isinstance(version, bool):
-        raise _Reject(f'{name} is not a valid notebook: its "nbformat" version {version!r} is not a number.')
+        raise _Reject(f'{name} is not a valid notebook: its "nbformat" version is {_json_kind(version)}, not a number.')
+    if version < 1:
+        raise _Reject(f'{name} is not a valid notebook: its "nbformat" version is not a format number.')
     if version < 4:
         raise _Reject(
             f"{name} is saved in notebook format {version}; open and re-save it in "
             "Jupyter 4+ (any current Jupyter converts it when saving)."
         )
     if version > 4:
+        shown = str(version) if version < 1000 else "from the future"
         raise _Reject(
-            f"{name} is saved in notebook format {version}, which this grader cannot "
+            f"{name} is saved in notebook format {shown}, which this grader cannot "
             "read yet; save it from a Jupyter that writes notebook format 4."
         )
     if "cells" not in obj:

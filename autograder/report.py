@@ -64,9 +64,11 @@ def feedback_markdown(report: Report) -> str:
         available = sum(t.max_score for t in tests)
         if tests[0].kind == 'manual':
             passed = 'graded by your instructor'
+            earned_text = 'pending'
         else:
             passed = '{0} of {1}'.format(sum(t.status == 'passed' for t in tests), len(tests))
-        lines.append('| {0} | {1:g} / {2:g} | {3} |'.format(grade_id, round(earned, 2), available, passed))
+            earned_text = '{0:g}'.format(round(earned, 2))
+        lines.append('| {0} | {1} / {2:g} | {3} |'.format(grade_id, earned_text, available, passed))
     problems = [t for t in report.tests if t.status not in ('passed', 'pending')]
     lines += ['']
     if problems:

@@ -66,6 +66,11 @@ MAX_RESPONSE_HEADER_BYTES = 8 * 1024 * 1024
 #: Messages that come from the child are cut to this many characters.
 MAX_MESSAGE_CHARS = 4000
 
+#: A setup reply listing more names or statement errors than this is malformed
+#: (the runner caps both at 2000), as is a name longer than MAX_NAME_CHARS.
+MAX_SETUP_ITEMS = 2000
+MAX_NAME_CHARS = 1000
+
 #: Where things appear inside the bwrap sandbox.
 _BWRAP_ROOT = "/sandbox"
 
@@ -231,7 +236,7 @@ def _probe(level: str) -> bool:
     if level == "unshare" and shutil.which("unshare") is None:
         return False
     try:
-        with _SandboxDirs(None) as dirs:
+        with _SandboxDirs(None, level) as dirs:
             argv = _wrap_command(level, dirs, [_interpreter(), "-I", "-S", "-c", "pass"])
             completed = subprocess.run(
                 argv, cwd=dirs.work, env=_child_environment(dirs.inside(dirs.work, level)),
@@ -292,8 +297,11 @@ def exec_untrusted(
 
     Raises:
         ValueError: For a bad argument from the caller (unknown isolation
-            level, duplicate or missing request ids, no ``mlp`` package in
+            level, duplicate or missing request ids, a header that is not
+            plain JSON, a non-numeric array, no ``mlp`` package in
             ``student_mlp_dir``).
+        OSError: If the private temporary directory cannot be prepared (a
+            problem of the grading machine, not of the submission).
 
     Note:
         Call it from a thread that outlives the call: the child is killed
@@ -316,7 +324,7 @@ def exec_untrusted(
     setup: SetupResult | None = None
     restarts = 0
     remaining = list(requests)
-    with _SandboxDirs(mlp_package) as dirs:
+    with _SandboxDirs(mlp_package, level) as dirs:
         while True:
             child = _Child(level, dirs, limits, stdout, stderr)
             try:
@@ -371,6 +379,17 @@ def _check_requests(requests: list[Request]) -> None:
             raise ValueError(f"duplicate request id {request_id!r}")
         if request.header.get("type") not in ("call", "train"):
             raise ValueError(f"request {request_id!r}: 'type' must be 'call' or 'train'")
+        if "arrays" in request.header:
+            raise ValueError(f"request {request_id!r}: the header key 'arrays' is reserved")
+        try:
+            json.dumps(request.header, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"request {request_id!r}: the header is not plain JSON: {exc}") from exc
+        for index, array in enumerate(request.arrays):
+            try:
+                np.asarray(array, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"request {request_id!r}: array {index} is not numeric: {exc}") from exc
         seen.add(request_id)
 
 
@@ -397,7 +416,6 @@ class _Child:
         self.stderr = stderr
         self.process: subprocess.Popen | None = None
         self.broken = False
-        self.killed_by_us = False
         self.deadline = 0.0
         self._threads: list[threading.Thread] = []
         self._frames: queue.Queue = queue.Queue(maxsize=1)
@@ -486,8 +504,6 @@ class _Child:
         self._stop.set()
         self._outbox.put(None)
         if self.process is not None:
-            if self.process.poll() is None:
-                self.killed_by_us = True
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -565,8 +581,8 @@ class _Child:
                     break
                 header, arrays = item
                 wire.write_frame(stream, header, arrays)
-        except (OSError, ValueError):
-            pass  # the child is gone; the reader reports it
+        except (OSError, ValueError, wire.WireError):
+            pass  # the child is gone (the reader reports it), or a caller's array is unusable
         finally:
             try:
                 stream.close()
@@ -632,6 +648,10 @@ def _validate_setup(header: dict, arrays: list[np.ndarray]) -> SetupResult | Non
         return None
     errors, names, message = header.get("errors"), header.get("names"), header.get("message", "")
     if not isinstance(errors, list) or not isinstance(names, dict) or not isinstance(message, str):
+        return None
+    if len(errors) > MAX_SETUP_ITEMS or len(names) > MAX_SETUP_ITEMS:  # more than the runner sends
+        return None
+    if any(len(name) > MAX_NAME_CHARS for name in names):
         return None
     statement_errors = []
     for item in errors:
@@ -796,8 +816,9 @@ class _SandboxDirs:
         <tmp>/work/     empty working directory                 (writable)
     """
 
-    def __init__(self, mlp_package: Path | None) -> None:
+    def __init__(self, mlp_package: Path | None, level: str) -> None:
         self._mlp_package = mlp_package
+        self._level = level
         self.root = ""
 
     def __enter__(self) -> _SandboxDirs:
@@ -848,7 +869,7 @@ class _SandboxDirs:
         for top in (self.runner, self.student, self.site):
             _make_world_readable(top)
         os.chmod(self.root, 0o755)
-        if _bwrap_switches_uid():
+        if self._level == "bwrap" and _bwrap_switches_uid():
             os.chown(self.work, SANDBOX_UID, SANDBOX_UID)
 
 
@@ -971,7 +992,7 @@ def _interpreter_dirs() -> list[str]:
     return dirs
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_prctl = getattr(ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True), "prctl", None)
 
 
 def _limit_setter(limits: Limits, parent_pid: int, level: str):
@@ -998,7 +1019,8 @@ def _limit_setter(limits: Limits, parent_pid: int, level: str):
                 hard = min(hard, current_hard)
                 soft = min(soft, hard)
             resource.setrlimit(which, (soft, hard))
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if _prctl is not None:  # Linux only
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
 

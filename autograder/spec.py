@@ -25,6 +25,13 @@ from pathlib import Path
 import nbformat
 
 SPEC_DIR = Path(__file__).resolve().parent / 'specs'
+CHECK_NAMES = ('fixed', 'gradcheck', 'property', 'training', 'manual')
+# The check kinds `checks.ItemPlanner` can run on each layer method.
+METHOD_CHECKS = {
+    'fprop': ('fixed', 'property'),
+    'bprop': ('fixed', 'gradcheck', 'property'),
+    'grads_wrt_params': ('fixed', 'gradcheck'),
+}
 
 
 class SpecError(Exception):
@@ -87,6 +94,7 @@ class TrainingSpec:
     learning_rate: float
     init_scale: float
     accuracy_tolerance: float
+    error_rtol: float = 0.01  # per-epoch training error vs the reference run, relative
 
 
 @dataclass(frozen=True)
@@ -168,13 +176,37 @@ def load_spec(name: str, course_root: Path | None = None) -> AssignmentSpec:
     cases = {case_name: _case(case_name, data) for case_name, data in raw['cases'].items()}
     items = tuple(Item(item['grade_id'], item['target'], points[item['grade_id']],
                        tuple(item['checks'])) for item in raw['items'])
+    if raw.get('assignment', name) != name:
+        raise SpecError('spec {0} says it is for assignment {1!r}'.format(path.name, raw['assignment']))
+    classes = raw.get('classes', {})
     for item in items:
+        if not item.checks:
+            raise SpecError('item {0} has no checks'.format(item.grade_id))
         for check in item.checks:
-            if check.startswith('fixed:') and check.split(':', 1)[1] not in cases:
+            kind = check.split(':', 1)[0]
+            if kind not in CHECK_NAMES:
+                raise SpecError('item {0} names unknown check {1!r} (known: {2})'.format(
+                    item.grade_id, check, ', '.join(CHECK_NAMES)))
+            if kind == 'fixed' and check.split(':', 1)[1] not in cases:
                 raise SpecError('item {0} names unknown case {1!r}'.format(item.grade_id, check))
+        if 'manual' in item.checks:
+            if len(item.checks) > 1:
+                raise SpecError('manual item {0} cannot have automatic checks too'.format(item.grade_id))
+        elif item.class_name not in classes:
+            raise SpecError('item {0} targets {1}, which is not listed under "classes"'.format(
+                item.grade_id, item.class_name))
+        elif item.method is None and set(item.checks) != {'training'}:
+            raise SpecError('item {0} targets a whole class; only "training" checks a class'.format(
+                item.grade_id))
+        elif item.method is not None:
+            allowed = METHOD_CHECKS.get(item.method, ())
+            for check in item.checks:
+                if check.split(':', 1)[0] not in allowed:
+                    raise SpecError('item {0}: check {1!r} cannot test {2} (it can: {3})'.format(
+                        item.grade_id, check, item.target, ', '.join(allowed) or 'nothing'))
     return AssignmentSpec(
         name=name, notebook=raw['notebook'], course_root=course_root,
-        classes=raw.get('classes', {}), kink_at_zero=tuple(raw.get('kink_at_zero', ())),
+        classes=classes, kink_at_zero=tuple(raw.get('kink_at_zero', ())),
         cases=cases, items=items, training=TrainingSpec(**raw['training']))
 
 

@@ -475,6 +475,12 @@ PROBE_SOURCE = """
                          float(os.listdir(".") == []),
                          float(os.environ.get("HOME") == os.getcwd())])
 
+    def write_and_read_back(x):
+        with open("scratch.bin", "wb") as handle:
+            handle.write(np.asarray(x, dtype=float).tobytes())
+        with open(os.path.join(os.environ["HOME"], "scratch.bin"), "rb") as handle:
+            return np.frombuffer(handle.read(), dtype=float).copy()
+
     def limits(x):
         return np.array([resource.getrlimit(r)[0] for r in
                          (resource.RLIMIT_AS, resource.RLIMIT_NOFILE, resource.RLIMIT_FSIZE,
@@ -515,6 +521,14 @@ def test_environment_is_scrubbed_and_workdir_empty(student_mlp_dir, level, monke
     monkeypatch.setenv("MLP_SANDBOX_TEST_SECRET", "do-not-leak")
     outcome = run(PROBE_SOURCE, [call("env", "environment", None, args=[0])], student_mlp_dir, level)
     np.testing.assert_array_equal(outcome.responses["env"].returned[0], [0.0, 1.0, 1.0, 1.0, 1.0])
+
+
+@per_level
+def test_working_directory_is_writable(student_mlp_dir, level):
+    x = np.array([1.5, -2.0])
+    outcome = run(PROBE_SOURCE, [call("write", "write_and_read_back", None, x)], student_mlp_dir, level)
+    assert outcome.responses["write"].status == "ok", outcome.responses["write"].message
+    np.testing.assert_array_equal(outcome.responses["write"].returned[0], x)
 
 
 @per_level
@@ -810,6 +824,8 @@ def test_setup_validation_rejects_unknown_kinds_and_bad_errors():
     assert sandbox._validate_setup({**good, "names": {"A": "module"}}, []) is None
     assert sandbox._validate_setup({**good, "errors": [{"line": "2", "error": "E"}]}, []) is None
     assert sandbox._validate_setup(good, [np.ones(1)]) is None
+    assert sandbox._validate_setup({**good, "names": {f"n{i}": "other" for i in range(2001)}}, []) is None
+    assert sandbox._validate_setup({**good, "ok": "true"}, []) is None
 
 
 # --------------------------------------------------------------------------
@@ -933,7 +949,7 @@ def _wait_until(condition, seconds: float) -> bool:
 
 
 @per_level
-def test_no_processes_or_temporary_files_are_left_behind(student_mlp_dir, level):
+def test_no_processes_or_temporary_files_are_left_behind(student_mlp_dir, level, tmp_path, monkeypatch):
     marker = f"{4000 + os.getpid() % 1000}.{AVAILABLE_LEVELS.index(level) + 1}"
     source = f"""
         import subprocess
@@ -941,12 +957,13 @@ def test_no_processes_or_temporary_files_are_left_behind(student_mlp_dir, level)
             subprocess.Popen(["sleep", "{marker}"])
             return x
     """
-    temp_root = Path(tempfile.gettempdir())
-    before = set(temp_root.glob("mlp-sandbox-*"))
+    temp_root = tmp_path / "tmp"
+    temp_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_root))  # private: other runs may share /tmp
     outcome = run(source, [call("spawn", "spawn", None, np.ones(1))], student_mlp_dir, level)
     assert outcome.responses["spawn"].status == "ok", outcome.responses["spawn"].message
     assert _wait_until(lambda: not _processes_with(f"sleep {marker}"), 5.0)
-    assert set(temp_root.glob("mlp-sandbox-*")) == before
+    assert list(temp_root.iterdir()) == []
 
 
 GRADER_SCRIPT = """
@@ -960,10 +977,11 @@ import subprocess
 def spin(x):
     if {spawn!r}:
         subprocess.Popen(["sleep", "{marker}"])
+    if {flag!r}:
+        open({flag!r}, "w").close()
     while True:
         pass
 '''
-print("starting", flush=True)
 exec_untrusted(source, [Request({{"type": "call", "id": "a", "target": "spin", "args": [0]}})],
                student_mlp_dir=Path(sys.argv[1]), isolation={level!r},
                limits=Limits(request_seconds=300, wall_seconds=300))
@@ -976,17 +994,22 @@ def test_children_die_with_the_grader(student_mlp_dir, level, tmp_path):
     marker = f"{5000 + os.getpid() % 1000}.{AVAILABLE_LEVELS.index(level) + 1}"
     private_tmp = tmp_path / f"grader-tmp-{level}"
     private_tmp.mkdir()
+    # The child signals that the student's code is running: by a file where the file system is
+    # shared, by a `sleep` grandchild where a pid namespace will take it down (not under rlimits,
+    # where a grandchild has no parent-death signal).
+    flag = str(tmp_path / "spinning") if level != "bwrap" else ""
+    spawn = level != "rlimits"
     script = tmp_path / "grader.py"
-    # Under rlimits a grandchild has no parent-death signal, so only the runner is checked there.
-    script.write_text(GRADER_SCRIPT.format(spawn=level != "rlimits", marker=marker, level=level))
+    script.write_text(GRADER_SCRIPT.format(spawn=spawn, flag=flag, marker=marker, level=level))
     env = {**os.environ, "TMPDIR": str(private_tmp)}
     grader = subprocess.Popen([sys.executable, str(script), str(student_mlp_dir)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        runner_tag = str(private_tmp) if level != "bwrap" else f"sleep {marker}"
-        assert _wait_until(lambda: bool(_processes_with(runner_tag)), 20.0), grader.stderr.read1()
-        if level != "rlimits":
-            assert _wait_until(lambda: bool(_processes_with(f"sleep {marker}")), 10.0)
+        if flag:
+            assert _wait_until(lambda: os.path.exists(flag), 20.0)
+            assert _processes_with(str(private_tmp))  # the runner's command line names its folder
+        if spawn:
+            assert _wait_until(lambda: bool(_processes_with(f"sleep {marker}")), 20.0)
     finally:
         grader.send_signal(signal.SIGKILL)
         grader.wait()
@@ -1006,6 +1029,14 @@ def test_caller_mistakes_raise_value_error(student_mlp_dir, tmp_path):
         exec_untrusted("", [call("a", "T", "f"), call("a", "T", "g")], student_mlp_dir=student_mlp_dir)
     with pytest.raises(ValueError, match="mlp"):
         exec_untrusted("", [], student_mlp_dir=tmp_path)
+    with pytest.raises(ValueError, match="reserved"):
+        exec_untrusted("", [call("a", "T", "f", arrays=[])], student_mlp_dir=student_mlp_dir)
+    with pytest.raises(ValueError, match="plain JSON"):
+        exec_untrusted("", [call("a", "T", "f", args=[float("nan")])], student_mlp_dir=student_mlp_dir)
+    with pytest.raises(ValueError, match="not numeric"):
+        exec_untrusted("", [call("a", "T", "f", np.array(["x"]))], student_mlp_dir=student_mlp_dir)
+    with pytest.raises(ValueError, match="type"):
+        exec_untrusted("", [Request({"id": "a", "type": "setup"})], student_mlp_dir=student_mlp_dir)
 
 
 def test_a_child_that_cannot_start_is_reported_not_raised(student_mlp_dir, monkeypatch):

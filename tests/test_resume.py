@@ -1,0 +1,186 @@
+"""Killing the grader with SIGKILL mid-batch, then running the same command again.
+
+The grader runs as `python -m autograder grade ...` in its own process
+group, with TMPDIR pointing at a private folder. While it runs, the test
+records every descendant process (workers, sandbox children, the janitor).
+After the kill: no descendant survives, no temporary folder or `.tmp` file
+remains, and every report present is whole. Re-running the same command
+grades only what is missing, and the grade directory then equals that of an
+uninterrupted run, apart from timing fields.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.demo import DEMO_ASSIGNMENT, write_example_submissions
+from autograder.spec import default_course_root
+
+DEADLINE_SECONDS = 240
+
+
+def comparable(out_dir: Path) -> dict[str, object]:
+    """Every file of a grade directory, parsed, with the timing fields removed."""
+    files = {}
+    for path in sorted(Path(out_dir).iterdir()):
+        text = path.read_text(encoding='utf-8')
+        if path.name == 'summary.json':
+            data = json.loads(text)
+            data.pop('timing')
+            data.pop('graded_this_run')
+            files[path.name] = data
+        elif path.suffix == '.json':
+            data = json.loads(text)
+            data.pop('execution_time')
+            files[path.name] = data
+        else:
+            files[path.name] = text
+    return files
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of a process (tells a process from a later one with its pid)."""
+    try:
+        with open('/proc/{0}/stat'.format(pid), 'rb') as handle:
+            fields = handle.read().rsplit(b')', 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == b'Z' else fields[19].decode()
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/{0}/stat'.format(entry), 'rb') as handle:
+                ppid = int(handle.read().rsplit(b')', 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def descendants(pid: int) -> dict[int, tuple[str, str]]:
+    """Every live descendant of `pid`: pid -> (start time, command line)."""
+    tree, found, stack = _children(), {}, [pid]
+    while stack:
+        for child in tree.get(stack.pop(), []):
+            start = _start_time(child)
+            if start is not None:
+                found[child] = (start, _cmdline(child))
+                stack.append(child)
+    return found
+
+
+def survivors(seen: dict[int, tuple[str, str]]) -> list[int]:
+    return [pid for pid, (start, _) in seen.items() if _start_time(pid) == start]
+
+
+def wait_until(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.fixture(scope='module')
+def a_class(tmp_path_factory):
+    """The demo class twice over (16 submissions), so a kill lands mid-batch."""
+    folder = tmp_path_factory.mktemp('class')
+    for path in write_example_submissions(default_course_root(), folder):
+        shutil.copyfile(path, folder / (path.stem + '_again' + path.suffix))
+    return folder
+
+
+def grade_command(submissions: Path, out_dir: Path, workers: int) -> list[str]:
+    return [sys.executable, '-m', 'autograder', 'grade', '--assignment', DEMO_ASSIGNMENT,
+            '--out', str(out_dir), '--workers', str(workers), '--no-progress', str(submissions)]
+
+
+def environment(mnist_dir: Path, temp: Path) -> dict[str, str]:
+    env = dict(os.environ, MLP_DATA_DIR=str(mnist_dir), TMPDIR=str(temp))
+    env.pop('MLP_COURSE_ROOT', None)
+    return env
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(a_class, mnist_dir, tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp('uninterrupted') / 'grades'
+    temp = tmp_path_factory.mktemp('uninterrupted-tmp')
+    subprocess.run(grade_command(a_class, out_dir, 2), env=environment(mnist_dir, temp), check=True,
+                   stdout=subprocess.DEVNULL, timeout=DEADLINE_SECONDS)
+    assert list(temp.iterdir()) == []
+    return out_dir
+
+
+@pytest.mark.parametrize('workers', [2, 1])
+def test_sigkill_mid_batch_leaves_nothing_behind_and_a_rerun_completes_it(
+        workers, a_class, uninterrupted, mnist_dir, tmp_path):
+    out_dir = tmp_path / 'grades'
+    temp = tmp_path / 'tmp'
+    temp.mkdir()
+    env = environment(mnist_dir, temp)
+    grader = subprocess.Popen(grade_command(a_class, out_dir, workers), env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    seen: dict[int, tuple[str, str]] = {}
+    try:
+        def some_reports_written() -> bool:
+            seen.update(descendants(grader.pid))
+            return grader.poll() is not None or len(list(out_dir.glob('*.json'))) >= 3
+
+        assert wait_until(some_reports_written, DEADLINE_SECONDS)
+        assert grader.poll() is None, 'the batch finished before it could be killed'
+        os.kill(grader.pid, signal.SIGKILL)
+        grader.wait()
+    finally:
+        if grader.poll() is None:
+            os.killpg(grader.pid, signal.SIGKILL)
+            grader.wait()
+    commands = [command for _, command in seen.values()]
+    assert any('child_runner.py' in command for command in commands), commands
+    assert any('import errno, fcntl' in command for command in commands), 'no janitor seen'
+    if workers > 1:
+        assert sum('multiprocessing' in command for command in commands) >= workers, commands
+
+    assert wait_until(lambda: not survivors(seen), 20), 'processes outlived the grader: {0}'.format(
+        [seen[pid][1] for pid in survivors(seen)])
+    assert wait_until(lambda: list(temp.iterdir()) == [], 20), list(temp.rglob('*'))[:10]
+    assert wait_until(lambda: not [p for p in out_dir.iterdir() if p.name.startswith('.')], 20)
+    complete = []
+    for report in out_dir.glob('*.json'):
+        data = json.loads(report.read_text(encoding='utf-8'))  # whole, or this raises
+        assert (out_dir / (report.stem + '.md')).is_file()
+        complete.append(data['student'])
+    total = len(list(a_class.glob('*.ipynb')))
+    assert 0 < len(complete) < total
+    assert not (out_dir / 'summary.json').exists()
+
+    rerun = subprocess.run(grade_command(a_class, out_dir, workers), env=env, capture_output=True,
+                           text=True, timeout=DEADLINE_SECONDS)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads((out_dir / 'summary.json').read_text())
+    assert summary['graded_this_run'] == total - len(complete)
+    assert comparable(out_dir) == comparable(uninterrupted)
+    assert list(temp.iterdir()) == []
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open('/proc/{0}/cmdline'.format(pid), 'rb') as handle:
+            return handle.read().replace(b'\0', b' ').decode(errors='replace')
+    except OSError:
+        return ''
