@@ -42,7 +42,8 @@ color:#1d2433;line-height:1.45;padding:0 1rem}
 h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d8dde6}
 .meta{color:#5a6477;font-size:.9rem}.score{font-size:2rem;font-weight:700;margin:.6rem 0}
 table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #d8dde6;padding:.3rem .6rem;text-align:left;
-vertical-align:top}th{background:#f2f4f8}td.num{text-align:right;font-variant-numeric:tabular-nums}
+vertical-align:top}th{background:#f2f4f8}td.num{text-align:right;font-variant-numeric:tabular-nums;
+white-space:nowrap}
 .badge{display:inline-block;padding:0 .5rem;border-radius:.6rem;font-size:.8rem;font-weight:600}
 .pass{background:#d7f5dd;color:#12632a}.fail,.error,.timeout{background:#fde2e1;color:#9b1c1c}
 .pending{background:#fff1c2;color:#7a5600}.rejected{background:#fde2e1;color:#9b1c1c}
@@ -121,10 +122,10 @@ def training_plot(details: dict) -> str:
 
     figure = Figure(figsize=(5.0, 2.8))
     axes = figure.add_subplot()
-    if reference:
-        axes.plot(*zip(*reference), marker='o', color='#7a869a', linestyle='--', label='reference layer')
     if student:
-        axes.plot(*zip(*student), marker='o', color='#3b6fd8', label='your layer')
+        axes.plot(*zip(*student), marker='o', color='#3b6fd8', linewidth=2.5, label='your layer')
+    if reference:  # drawn on top, dashed, so it stays visible where the curves coincide
+        axes.plot(*zip(*reference), marker='x', color='#d9822b', linestyle='--', label='reference layer')
     axes.set_xlabel('epoch')
     axes.set_ylabel('training error (cross-entropy)')
     epochs = sorted({x for x, _ in student + reference})

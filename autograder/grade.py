@@ -19,16 +19,20 @@ from autograder.extract import extract_code
 from autograder.limits import Limits
 from autograder.load import Rejection, load_submission
 from autograder.results import CheckResult, Report
-from autograder.sandbox import exec_untrusted
+from autograder.sandbox import detect_isolation, exec_untrusted
 from autograder.spec import AssignmentSpec, Item
 
 
 def rejected_report(spec: AssignmentSpec, student: str, submission: str, sha256: str,
-                    reason: str, isolation: str = 'none') -> Report:
-    """A report for a file that could not be graded at all."""
+                    reason: str, isolation: str | None = None) -> Report:
+    """A report for a file that could not be graded at all.
+
+    Its isolation is the level the grader runs student code under on this
+    machine (the report schema allows only 'bwrap', 'unshare' or 'rlimits').
+    """
     return Report(student=student, assignment=spec.name, submission=submission, sha256=sha256,
                   status='rejected', error=reason, score=0.0, max_score=spec.max_score,
-                  isolation=isolation, execution_time=0.0)
+                  isolation=isolation or detect_isolation(), execution_time=0.0)
 
 
 def _manual_result(item: Item) -> CheckResult:

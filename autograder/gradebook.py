@@ -358,6 +358,7 @@ def write_gradebook(spec: AssignmentSpec, reports: list[Report], gradebook: Path
             from a different version of the source notebook.
     """
     from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
 
     course_root = Path(course_root).resolve() if course_root else find_course_root(reports, spec.name)
     gradebook = Path(gradebook) if gradebook else course_root / GRADEBOOK_FILE
@@ -384,22 +385,23 @@ def write_gradebook(spec: AssignmentSpec, reports: list[Report], gradebook: Path
     log.addHandler(recorder_log)
     handled: set[str] = set()
     recorder = _make_recorder(spec, by_student, handled, course_id)
-    try:
-        for student, report in sorted(by_student.items()):
-            if report.status == 'graded' and Path(report.submission).stem == notebook:
-                _convert(course_root, gradebook, spec, student, recorder, log)
-    finally:
-        log.removeHandler(recorder_log)
-    with Gradebook(db_url, course_id) as opened, warnings.catch_warnings():
+    with warnings.catch_warnings():
         # nbgrader's add_submission trips a harmless SQLAlchemy autoflush warning.
-        warnings.simplefilter('ignore', category=Warning)
-        for student, report in sorted(by_student.items()):
-            if student not in handled:
-                opened.update_or_create_student(student)
-                opened.update_or_create_submission(spec.name, student)
-                record_report(opened, spec, notebook, student, report, None)
-                result.without_notebook.append(student)
-            result.students.append(student)
+        warnings.simplefilter('ignore', category=SAWarning)
+        try:
+            for student, report in sorted(by_student.items()):
+                if report.status == 'graded' and Path(report.submission).stem == notebook:
+                    _convert(course_root, gradebook, spec, student, recorder, log)
+        finally:
+            log.removeHandler(recorder_log)
+        with Gradebook(db_url, course_id) as opened:
+            for student, report in sorted(by_student.items()):
+                if student not in handled:
+                    opened.update_or_create_student(student)
+                    opened.update_or_create_submission(spec.name, student)
+                    record_report(opened, spec, notebook, student, report, None)
+                    result.without_notebook.append(student)
+                result.students.append(student)
     result.warnings = recorder_log.messages
     return result
 
@@ -427,6 +429,7 @@ def preflight(spec: AssignmentSpec, paths: list[Path], gradebook: str | None) ->
         GradebookError: No course or gradebook found, or a gradebook that disagrees with the spec.
     """
     from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
 
     course = course_of(paths)
     if gradebook:
@@ -441,7 +444,7 @@ def preflight(spec: AssignmentSpec, paths: list[Path], gradebook: str | None) ->
         raise GradebookError('no nbgrader gradebook at {0}; run `nbgrader generate_assignment {1}` in the '
                              'course first'.format(path, spec.name))
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore', category=Warning)
+        warnings.simplefilter('ignore', category=SAWarning)
         course_id = course_config(course, path).CourseDirectory.get('course_id', 'default_course')
         with Gradebook('sqlite:///{0}'.format(path.resolve()), course_id) as opened:
             check_gradebook_matches(opened, spec)

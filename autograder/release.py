@@ -33,7 +33,10 @@ marker comments, each alone on its line (indentation allowed)::
 
 The name after the keyword is the assignment's folder name under ``source/``. In the student copy
 released with that assignment the markers, everything between them and the blank lines left
-doubled by the cut are removed. Regions of other assignments stay, without their marker lines.
+doubled by the cut are removed, and so are the regions of every assignment that comes later in
+the course (assignment folders sort in course order: they start with the lab number), so that an
+early release never gives away a later assignment's answers. Regions of earlier assignments stay,
+without their marker lines.
 Regions cannot nest and every BEGIN needs an END with the same name; otherwise the release fails
 with :class:`ExerciseMarkerError`.
 
@@ -51,6 +54,8 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from autograder.spec import default_course_root
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The course root of this repository (holds ``source/``, ``release/``, ``reference/``)."""
@@ -144,10 +149,10 @@ def find_exercise_regions(text: str, filename: str = '<string>') -> list[Exercis
 def strip_exercise_regions(text: str, assignment: str, filename: str = '<string>') -> str:
     """Returns the student version of a framework source file for one assignment.
 
-    The regions of `assignment` are removed with their markers; a run of blank lines left
-    directly after a removed region is dropped when the text before it already ends with a blank
-    line (so the cut leaves the usual spacing). Other assignments' regions are kept without
-    their marker lines. Line endings are preserved.
+    The regions of `assignment` and of later assignments (names sorting after it) are removed
+    with their markers; a run of blank lines left directly after a removed region is dropped when
+    the text before it already ends with a blank line (so the cut leaves the usual spacing).
+    Earlier assignments' regions are kept without their marker lines. Line endings are preserved.
 
     Args:
         text: The reference file's content.
@@ -165,7 +170,7 @@ def strip_exercise_regions(text: str, assignment: str, filename: str = '<string>
     removed, markers = set(), set()
     for region in regions:
         markers.update((region.begin, region.end))
-        if region.assignment == assignment:
+        if region.assignment >= assignment:
             removed.update(range(region.begin, region.end + 1))
     output = []
     skipping_blank_lines = False
@@ -396,13 +401,6 @@ def release_assignment(name: str, *, course_root: Path = REPO_ROOT) -> Path:
     write_student_framework(name, reference_dir, release_dir / FRAMEWORK_PACKAGE)
     remove_noise(release_dir)
     return release_dir
-
-
-def default_course_root() -> Path:
-    """The course root used by the CLI: $MLP_COURSE_ROOT if set, else this repository."""
-    if os.environ.get('MLP_COURSE_ROOT'):
-        return Path(os.environ['MLP_COURSE_ROOT']).resolve()
-    return REPO_ROOT
 
 
 def main_release(assignment: str | None, *, course_root: Path | None = None) -> int:
