@@ -235,12 +235,12 @@ MARKED = (
 def test_strip_removes_this_and_later_assignments_regions_and_all_markers():
     stripped_a = release.strip_exercise_regions(MARKED, 'lab_a')
     assert 'AnswerA' not in stripped_a and 'AnswerB' not in stripped_a  # lab_b comes later
-    assert '# END EXERCISE' not in stripped_a and '# BEGIN EXERCISE' not in stripped_a
+    assert '# END EXERCISE' not in stripped_a and '    # BEGIN EXERCISE lab_b' not in stripped_a
     assert '\n\n\n\n' not in stripped_a  # the cut leaves the usual two blank lines
     assert 'in prose, which is not a marker' in stripped_a
     stripped_b = release.strip_exercise_regions(MARKED, 'lab_b')
     assert 'class AnswerA' in stripped_b and 'AnswerB' not in stripped_b
-    assert '# BEGIN EXERCISE' not in stripped_b
+    assert '# BEGIN EXERCISE lab_b' not in stripped_b
     after_both = release.strip_exercise_regions(MARKED, 'lab_c')
     assert 'class AnswerA' in after_both and 'class AnswerB' in after_both
     assert [region.assignment for region in release.find_exercise_regions(MARKED)] == [
