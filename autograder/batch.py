@@ -94,6 +94,9 @@ _IN_FLIGHT_PER_WORKER = 2
 _SINGLE_THREADED_BLAS = {'OPENBLAS_NUM_THREADS': '1', 'OMP_NUM_THREADS': '1',
                          'MKL_NUM_THREADS': '1'}
 
+#: Seconds to wait for a Dask scheduler to answer before giving up.
+DASK_CONNECT_TIMEOUT = 30
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -559,8 +562,8 @@ def _run_dask(jobs: list[_Job], scheduler: str, limits: Limits) -> Iterator[Outc
     except ImportError as error:
         raise BatchError('--scheduler needs dask.distributed: {0}'.format(error)) from error
     try:
-        client = Client(scheduler, set_as_default=False, timeout=30)
-    except (OSError, TimeoutError) as error:
+        client = Client(scheduler, set_as_default=False, timeout=DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as error:
         raise BatchError('cannot reach the Dask scheduler at {0}: {1}'.format(scheduler, error)) from error
     with client:
         window = max(1, sum(client.nthreads().values())) * _IN_FLIGHT_PER_WORKER
@@ -577,7 +580,7 @@ def _run_dask(jobs: list[_Job], scheduler: str, limits: Limits) -> Iterator[Outc
             job_of[future.key] = job
             return future
 
-        finished = as_completed([submit(job) for _, job in zip(range(window), queue)])
+        finished = as_completed([submit(job) for _, job in zip(range(window), queue)], loop=client.loop)
         for future in finished:
             job = job_of.pop(future.key)
             try:

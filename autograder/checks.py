@@ -25,6 +25,7 @@ from autograder.spec import AssignmentSpec, Case, Item
 GRADCHECK_SHAPE = (3, 4)
 PROPERTY_SHAPE = (5, 4)
 LARGE_MAGNITUDE = 1e3
+TRAINING_REQUEST_SECONDS = 60.0  # a training run takes well under a second on an idle core
 _CHECK_TITLES = {
     'gradcheck': 'agrees with central finite differences on random inputs',
     'property': 'properties: output shape, inputs left unmodified, finite for inputs of magnitude 1e3, batch-size independent',
@@ -428,7 +429,8 @@ class ItemPlanner:
 
             return [], unavailable
         header = dict(recipe, type='train', id=request_id)
-        request = Request(header=header, arrays=[train_inputs, train_targets, eval_inputs])
+        request = Request(header=header, arrays=[train_inputs, train_targets, eval_inputs],
+                          timeout=TRAINING_REQUEST_SECONDS)
         what = '{0} in a {1}-{2}-10 model'.format(self.class_name, 784, training.hidden_dim)
 
         def judge(responses):

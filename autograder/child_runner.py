@@ -98,8 +98,9 @@ def main(argv):
 
     import numpy  # noqa: F401  (imported before any student code runs)
 
-    wire = _load_wire(runner_dir)
-    runner = Runner(wire, [str(d) for d in config.get("student_dirs", [])])
+    wire = _load_runner_module(runner_dir, "wire")
+    recipes = _load_runner_module(runner_dir, "recipes")
+    runner = Runner(wire, [str(d) for d in config.get("student_dirs", [])], recipes)
     while True:
         try:
             header, arrays = wire.read_frame(
@@ -144,9 +145,9 @@ def _claim_private_streams(response_fd):
     return open(private_request, "rb"), open(private_response, "wb")
 
 
-def _load_wire(runner_dir):
-    """Load ``wire.py`` from the runner directory without putting it on sys.path."""
-    spec = importlib.util.spec_from_file_location("_sandbox_wire", os.path.join(runner_dir, "wire.py"))
+def _load_runner_module(runner_dir, name):
+    """Load ``<name>.py`` (wire, recipes) from the runner directory without putting it on sys.path."""
+    spec = importlib.util.spec_from_file_location("_sandbox_" + name, os.path.join(runner_dir, name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -187,8 +188,9 @@ def _describe_exception(exc):
 class Runner:
     """Executes requests against the submission; one instance per child process."""
 
-    def __init__(self, wire, student_dirs):
+    def __init__(self, wire, student_dirs, recipes):
         self.wire = wire
+        self.recipes = recipes  # the training run shared with the parent (recipes.py)
         self.student_dirs = [os.path.abspath(d) + os.sep for d in student_dirs]
         self.module = None
         self.filename = "submission.py"
@@ -223,13 +225,14 @@ class Runner:
             return self._failure(header, f"internal error in the sandbox runner: {_describe_exception(exc)}",
                                  "internal"), []
 
-    def _failure(self, header, message, kind, exc=None):
+    def _failure(self, header, message, kind):
+        """A failed response of the right type for ``header`` (no student traceback)."""
         response = {
             "type": "setup" if header.get("type") == "setup" else "result",
             "ok": False,
             "error": _safe_text(message),
             "error_kind": kind,
-            "traceback": self._student_traceback(exc) if exc is not None else "",
+            "traceback": "",
         }
         if header.get("type") == "setup":
             response.update(errors=[], names={}, message=response["error"])
@@ -460,43 +463,19 @@ class Runner:
         if len(arrays) != 3:
             raise RequestError("train needs the arrays [train_inputs, train_targets, eval_inputs]")
         train_inputs, train_targets, eval_inputs = (a.copy() for a in arrays)
+        for spec in layer_specs:
+            if not isinstance(spec, dict):
+                raise RequestError("each layer must be an object")
+            _require(spec, "class", str)
+            _dict_of(spec, "kwargs")
         label = "training"
+        recipe = {"seed": seed, "layers": layer_specs, "error": error_name,
+                  "learning_rate": learning_rate, "batch_size": batch_size, "num_epochs": num_epochs}
         try:
-            initialisers = importlib.import_module("mlp.initialisers")
-            models = importlib.import_module("mlp.models")
-            errors = importlib.import_module("mlp.errors")
-            learning_rules = importlib.import_module("mlp.learning_rules")
-            data_providers = importlib.import_module("mlp.data_providers")
-            rng = np.random.RandomState(seed)
-            layers = []
-            for spec in layer_specs:
-                if not isinstance(spec, dict):
-                    raise RequestError("each layer must be an object")
-                class_name = _require(spec, "class", str)
-                label = f"training ({class_name})"
-                layer_class = self._lookup(spec.get("source", "mlp.layers"), class_name)
-                kwargs = dict(_dict_of(spec, "kwargs"))
-                scale = spec.get("init_scale")
-                if scale is not None:
-                    kwargs["weights_initialiser"] = initialisers.UniformInit(-scale, scale, rng=rng)
-                    kwargs["biases_initialiser"] = initialisers.UniformInit(-scale, scale, rng=rng)
-                layers.append(layer_class(**kwargs))
-            label = "training"
-            model = models.MultipleLayerModel(layers)
-            error = getattr(errors, error_name)()
-            learning_rule = learning_rules.GradientDescentLearningRule(learning_rate=learning_rate)
-            learning_rule.initialise(model.params)
-            provider = data_providers.DataProvider(train_inputs, train_targets, batch_size, rng=rng)
-            epoch_errors = []
-            for _ in range(num_epochs):
-                batch_errors = []
-                for inputs_batch, targets_batch in provider:
-                    activations = model.fprop(inputs_batch)
-                    batch_errors.append(self._scalar(error(activations[-1], targets_batch), "the error"))
-                    grads_wrt_outputs = error.grad(activations[-1], targets_batch)
-                    learning_rule.update_params(model.grads_wrt_params(activations, grads_wrt_outputs))
-                epoch_errors.append(sum(batch_errors) / len(batch_errors) if batch_errors else float("nan"))
-            eval_outputs = model.fprop(eval_inputs)[-1]
+            eval_outputs, epoch_errors = self.recipes.train_and_predict(
+                recipe, lambda name, source: self._lookup(source, name),
+                train_inputs, train_targets, eval_inputs)
+            epoch_errors = [float(e) for e in epoch_errors]
         except RequestError:
             raise
         except ResultError as exc:

@@ -117,6 +117,15 @@ def student_copy_problem(spec) -> str:
                 'which lacks {0}'.format(', '.join(missing))))
 
 
+def _release_missing(spec) -> bool:
+    """Says so (and returns True) when the student copy of mlp the sandbox needs is missing."""
+    if (spec.student_mlp_dir / 'mlp').is_dir():
+        return False
+    print('mlp-autograde: {0} has no student copy of mlp ({1}); run `mlp-autograde release '
+          '--assignment {0}` first'.format(spec.name, spec.student_mlp_dir / 'mlp'), file=sys.stderr)
+    return True
+
+
 def run_grade(args) -> int:
     from autograder import batch
     from autograder.report import class_table
@@ -125,6 +134,8 @@ def run_grade(args) -> int:
     if problem:
         print('mlp-autograde: {0}'.format(problem), file=sys.stderr)
         return EXIT_USAGE
+    if _release_missing(spec):
+        return EXIT_HARNESS
     missing = [str(path) for path in args.paths if not path.exists()]
     if missing:
         print('mlp-autograde: no such file or folder: {0}'.format(', '.join(missing)), file=sys.stderr)
@@ -201,6 +212,8 @@ def run_check(args) -> int:
     if problem:
         print('mlp-autograde: {0}'.format(problem), file=sys.stderr)
         return EXIT_USAGE
+    if _release_missing(spec):
+        return EXIT_HARNESS
     report = grade_submission(args.notebook, spec, student=args.notebook.stem, public_only=True)
     print(format_self_check(spec, report))
     return EXIT_OK

@@ -65,10 +65,24 @@ def _describe_syntax(issue) -> str:
     return 'syntax error in {0}'.format(issue.describe())
 
 
+#: At most this many notes of one kind (syntax errors, failed statements) go
+#: into a report: a hostile notebook can produce thousands of them, each up to
+#: a few thousand characters long.
+MAX_NOTES_PER_KIND = 10
+
+
+def _capped(notes: list[str], more: str) -> list[str]:
+    """The first MAX_NOTES_PER_KIND notes, then one saying how many were left out."""
+    if len(notes) <= MAX_NOTES_PER_KIND:
+        return notes
+    return notes[:MAX_NOTES_PER_KIND] + ['... and {0} more {1}.'.format(len(notes) - MAX_NOTES_PER_KIND, more)]
+
+
 def _syntax_notes(extraction) -> list[str]:
-    """One note per code cell skipped for a syntax error (cells counted from 1)."""
-    return ['Cell {0} was not graded because it has a syntax error at line {1}: {2}.'.format(
-        issue.cell_index + 1, issue.line, issue.message) for issue in extraction.syntax_errors]
+    """One note per code cell skipped for a syntax error (cells counted from 1), capped."""
+    return _capped(['Cell {0} was not graded because it has a syntax error at line {1}: {2}.'.format(
+        issue.cell_index + 1, issue.line, issue.message) for issue in extraction.syntax_errors],
+        'cells with syntax errors, not graded either')
 
 
 _SUBMISSION_FRAME = re.compile(r'File "submission\.py", line (\d+)')
@@ -195,11 +209,10 @@ def _grade(path: Path, spec: AssignmentSpec, *, student: str, limits: Limits | N
                              limits=limits or Limits())
     if not outcome.setup.ok:
         notes.append('Your code could not be loaded: {0}'.format(outcome.setup.message))
-    for error in outcome.setup.errors or []:
-        if _harmless_import_error(error.error):
-            continue
-        notes.append('A statement of your notebook failed when loaded ({0}): {1}'.format(
-            _statement_place(extraction, error.line), error.error))
+    failures = ['A statement of your notebook failed when loaded ({0}): {1}'.format(
+        _statement_place(extraction, error.line), error.error)
+        for error in outcome.setup.errors or [] if not _harmless_import_error(error.error)]
+    notes.extend(_capped(failures, 'statements that failed when loaded'))
     for plan in runnable:
         share = item_points[plan.item.grade_id] / len(plan.item.checks)
         result = checks.judge_plan(plan, outcome.responses, share)

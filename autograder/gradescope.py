@@ -246,9 +246,9 @@ def run_in_container(root: Path) -> tuple[dict, int]:
                                   display_path=str(found.relative_to(root / 'submission')))
     results = results_json(report, spec)
     _write_results(root, results)
-    print('{0}: {1} {2:g} / {3:g} (isolation: {4})'.format(
+    print('{0}: {1} {2:g} / {3:g} (isolation: {4}; grader: {5})'.format(
         spec.name, report.status, results['score'], sum(t['max_score'] for t in results['tests']),
-        report.isolation))
+        report.isolation, Path(__file__).resolve().parent))
     for test in results['tests']:
         print('  [{0}] {1}'.format(test['status'], test['name']))
     return results, 0

@@ -70,12 +70,13 @@ def train_and_predict(recipe, resolve_class, train_inputs, train_targets, eval_i
     data = DataProvider(train_inputs, train_targets, recipe['batch_size'], rng=rng)
     train_errors = []
     for _ in range(recipe['num_epochs']):
-        epoch_error = 0.
+        epoch_error, num_batches = 0., 0
         for inputs_batch, targets_batch in data:
+            num_batches += 1
             activations = model.fprop(inputs_batch)
             epoch_error += error(activations[-1], targets_batch)
             grads = error.grad(activations[-1], targets_batch)
             learning_rule.update_params(model.grads_wrt_params(activations, grads))
-        train_errors.append(epoch_error / data.num_batches)
+        train_errors.append(epoch_error / num_batches if num_batches else float('nan'))
     eval_outputs = model.fprop(eval_inputs)[-1]
     return eval_outputs, np.array(train_errors, dtype=float)

@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import importlib.util
 import json
 import logging
 import os
 import queue
+import re
 import resource
 import shutil
 import signal
@@ -71,10 +73,19 @@ MAX_MESSAGE_CHARS = 4000
 MAX_SETUP_ITEMS = 2000
 MAX_NAME_CHARS = 1000
 
+#: Size of each writable tmpfs under bwrap (its /tmp and its working
+#: directory), so that a submission can fill neither the host's disk nor much
+#: of its memory.
+SANDBOX_TMPFS_BYTES = 64 * 1024 * 1024
+
+#: Characters that could corrupt a report or the terminal showing it: C0 and
+#: C1 controls other than tab and newline, and bidirectional overrides.
+_UNSAFE_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
 #: Where things appear inside the bwrap sandbox.
 _BWRAP_ROOT = "/sandbox"
 
-_RUNNER_FILES = ("child_runner.py", "wire.py")
+_RUNNER_FILES = ("child_runner.py", "wire.py", "recipes.py")
 _PR_SET_PDEATHSIG = 1
 _SHELL_INIT = '"$@"; exit $?'  # keeps the shell as pid 1 so the runner's exit signal is reported
 
@@ -463,6 +474,7 @@ class _Child:
                     "student_dirs": [self.dirs.inside(self.dirs.student, self.level)],
                 }),
             ]
+            inner = _process_limit_prefix(self.limits, self.level) + inner
             argv = _wrap_command(self.level, self.dirs, inner)
             self.process = subprocess.Popen(
                 argv,
@@ -665,7 +677,14 @@ def _validate_setup(header: dict, arrays: list[np.ndarray]) -> SetupResult | Non
 
 
 def _clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """A message from the child, cut to ``limit`` characters and safe to write anywhere.
+
+    Lone surrogates (valid in JSON, but not encodable as UTF-8, so writing the
+    report would fail) become "?", as do control characters and
+    bidirectional overrides.
+    """
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return _UNSAFE_CHARACTERS.sub("?", text.encode("utf-8", "replace").decode("utf-8"))
 
 
 
@@ -962,7 +981,8 @@ def _bwrap_arguments(dirs: _SandboxDirs) -> list[str]:
     for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
         if os.path.exists(path):
             mount("--ro-bind", path, path)
-    args.extend(["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"])
+    tmpfs_size = ["--size", str(SANDBOX_TMPFS_BYTES)] if _bwrap_supports_size() else []
+    args.extend(["--proc", "/proc", "--dev", "/dev", "--perms", "1777", *tmpfs_size, "--tmpfs", "/tmp"])
     made.update({"/proc", "/dev", "/tmp"})
     for prefix in _interpreter_dirs():
         if prefix != "/usr" and not prefix.startswith("/usr/"):
@@ -971,14 +991,29 @@ def _bwrap_arguments(dirs: _SandboxDirs) -> list[str]:
     mount("--ro-bind", dirs.student, dirs.inside(dirs.student, "bwrap"))
     for name, target in _numpy_locations().items():
         mount("--ro-bind", target, f"{dirs.inside(dirs.site, 'bwrap')}/{name}")
-    mount("--bind", dirs.work, dirs.inside(dirs.work, "bwrap"))
-    args.extend(["--chdir", dirs.inside(dirs.work, "bwrap")])
+    work = dirs.inside(dirs.work, "bwrap")
+    if tmpfs_size:  # a capped tmpfs, not the host folder: writes cannot fill the host's disk
+        args.extend(["--perms", "1777", *tmpfs_size, "--tmpfs", work])
+        made.add(work)
+    else:
+        mount("--bind", dirs.work, work)
+    args.extend(["--chdir", work])
     if _bwrap_switches_uid():
         args.extend(["--", "/usr/bin/setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}",
                      "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"])
     else:
         args.append("--")
     return args
+
+
+@functools.lru_cache(maxsize=1)
+def _bwrap_supports_size() -> bool:
+    """Whether the installed bwrap has ``--size`` (size-capped tmpfs mounts; bwrap >= 0.5)."""
+    try:
+        shown = subprocess.run(["bwrap", "--help"], capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return b"--size" in shown.stdout + shown.stderr
 
 
 def _interpreter_dirs() -> list[str]:
@@ -999,7 +1034,8 @@ def _limit_setter(limits: Limits, parent_pid: int, level: str):
     """A ``preexec_fn`` that applies the resource limits and the parent-death signal.
 
     It runs in the forked child between fork and exec, so it only calls
-    ``setrlimit``, ``prctl`` and ``getppid``.
+    ``setrlimit``, ``prctl``, ``getppid`` and writes ``/proc/self/oom_score_adj``.
+    RLIMIT_NPROC is normally left to :func:`_process_limit_prefix`.
     """
     settings = [
         (resource.RLIMIT_CORE, 0, 0),
@@ -1008,7 +1044,7 @@ def _limit_setter(limits: Limits, parent_pid: int, level: str):
         (resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes),
         (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
     ]
-    if level == "bwrap" and _bwrap_switches_uid():
+    if level == "bwrap" and _bwrap_switches_uid() and not _process_limit_prefix(limits, level):
         # Counted per real uid, so only meaningful when the child gets its own uid.
         settings.append((resource.RLIMIT_NPROC, limits.processes, limits.processes))
 
@@ -1019,9 +1055,53 @@ def _limit_setter(limits: Limits, parent_pid: int, level: str):
                 hard = min(hard, current_hard)
                 soft = min(soft, hard)
             resource.setrlimit(which, (soft, hard))
+        _volunteer_for_the_oom_killer()
         if _prctl is not None:  # Linux only
             _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
 
     return apply
+
+
+def _volunteer_for_the_oom_killer() -> None:
+    """Make this process, and everything it starts, the OOM killer's first choice.
+
+    RLIMIT_AS bounds one process, not a submission that forks many; should
+    they exhaust the machine's memory together, the kernel then kills
+    sandbox processes (the largest first), not the grader or the host's
+    services. Raising one's own score needs no privilege.
+    """
+    try:
+        descriptor = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.write(descriptor, b"1000")
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+_PRLIMIT = "/usr/bin/prlimit"
+
+
+def _process_limit_prefix(limits: Limits, level: str) -> list[str]:
+    """``prlimit`` to run right after bwrap's uid switch: RLIMIT_NPROC for the sandbox uid.
+
+    RLIMIT_NPROC counts every process of the sandbox uid, in all sandboxes at
+    once. Set before ``setpriv`` switches to that uid (in ``preexec_fn``), the
+    kernel marks the switch as over the limit whenever another submission's
+    fork bomb holds the uid's count at the limit, and the following exec of
+    Python fails with EAGAIN: an innocent submission graded at the same moment
+    would not even start. Set after the switch, the limit still stops every
+    fork of a full sandbox, while starting a new one always works.
+
+    Returns:
+        The argv prefix, or [] when it does not apply (not bwrap as root, or
+        no prlimit; ``preexec_fn`` then sets the limit itself).
+    """
+    if level != "bwrap" or not _bwrap_switches_uid() or not os.access(_PRLIMIT, os.X_OK):
+        return []
+    return [_PRLIMIT, f"--nproc={limits.processes}:{limits.processes}", "--"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import fcntl
 import json
-import re
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path

@@ -46,7 +46,7 @@ def data_env(mnist_dir, monkeypatch):
 
 def test_grade_writes_a_report_for_every_submission_and_exits_0(submissions, data_env, tmp_path):
     out = tmp_path / 'grades'
-    completed = run_script(['grade', '--assignment', LAB3, '--out', str(out), '--workers', '2',
+    completed = run_script(['grade', '--assignment', LAB3, '--out', str(out), '--workers', '1',
                             '--no-progress', str(submissions)], data_env)
     assert completed.returncode == EXIT_OK, completed.stderr
     assert sorted(p.name for p in out.glob('*.json')) == ['alice.json', 'bob.json', 'summary.json']
@@ -159,3 +159,15 @@ def test_demo_releases_grades_and_prints_the_class_table(course_copy, mnist_dir,
     assert ' 0 / 13' in rows['mallory_hostile'] and 'rejected' in rows['oscar_not_a_notebook']
     assert 'Isolation: ' in completed.stdout
     assert (out / 'grades' / 'grades.csv').is_file()
+
+
+def test_grading_before_the_release_exists_says_what_to_run(submissions, tmp_path, capsys, monkeypatch):
+    root = tmp_path / 'course'
+    shutil.copytree(REPO_ROOT / 'source' / LAB3, root / 'source' / LAB3)
+    monkeypatch.delenv('MLP_COURSE_ROOT', raising=False)
+    code = main(['--course-root', str(root), 'grade', '--assignment', LAB3, '--out', str(tmp_path / 'g'),
+                 str(submissions)])
+    monkeypatch.delenv('MLP_COURSE_ROOT', raising=False)  # main() sets it for the process
+    assert code not in (EXIT_OK, EXIT_USAGE)
+    assert 'run `mlp-autograde release --assignment {0}` first'.format(LAB3) in capsys.readouterr().err
+    assert not (tmp_path / 'g').exists()

@@ -337,8 +337,10 @@ def test_training_departure_measure():
 
 
 @pytest.mark.parametrize('assignment', [LAB3, LAB5])
-def test_no_request_carries_the_answer_to_a_hidden_fprop_check(assignment):
-    """bprop needs the outputs y = f(x); those must never answer an fprop check that is scored."""
+def test_no_request_carries_the_answer_to_a_scored_fprop_check(assignment):
+    """bprop needs the outputs y = f(x); those must never answer an fprop check that is scored
+    against the reference (hidden fixed cases and property checks; the notebook's own test
+    arrays and their outputs are printed in the notebook anyway)."""
     spec = load_spec(assignment)
     requests, answers = [], []
     for item in spec.items:
@@ -346,9 +348,10 @@ def test_no_request_carries_the_answer_to_a_hidden_fprop_check(assignment):
             continue
         for plan in checks.plan_item(spec, item):
             requests.extend(plan.requests)
+            scored = plan.kind == 'property' or (plan.kind == 'fixed' and not plan.public)
             for request in plan.requests:
                 header = request.header
-                if header['type'] == 'call' and header['method'] == 'fprop' and not plan.public:
+                if header['type'] == 'call' and header['method'] == 'fprop' and scored:
                     layer = getattr(reference_layers, header['target'])(**header['init']['kwargs'])
                     answers.append(layer.fprop(np.array(request.arrays[0])))
     assert answers

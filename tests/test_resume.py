@@ -12,8 +12,8 @@ uninterrupted run, apart from timing fields.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import signal
 import subprocess

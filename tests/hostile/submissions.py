@@ -10,9 +10,12 @@ with one number, the honest baseline (the same notebook with no attack)::
     cell 4  class TanhLayer(Layer): ...             (class-body / method placement)
     cell 5  class ReluLayer(Layer): ...
 
-The layers return zeros (wrong, but honestly so) unless ``_loot`` is non-empty,
-i.e. an attack obtained something it should not have: then they return the
-correct answers. A leak therefore shows up as points.
+``ReluLayer`` is correct: its points are the honest baseline, and an attack
+that costs them (a crash, a hang) shows as a score below the baseline.
+``TanhLayer`` returns zeros (wrong, but honestly so) unless ``_loot`` is
+non-empty, i.e. an attack obtained something it should not have: then it
+returns the correct answers. A leak therefore shows up as points above the
+baseline.
 """
 
 from __future__ import annotations
@@ -77,14 +80,10 @@ _METHOD_HOOK = '''        answer = _attack(inputs)
 
 _RELU = '''class ReluLayer(Layer):
     def fprop(self, inputs):
-        if _loot:
-            return np.maximum(inputs, 0.)
-        return np.zeros_like(inputs)
+        return np.maximum(inputs, 0.)
 
     def bprop(self, inputs, outputs, grads_wrt_outputs):
-        if _loot:
-            return grads_wrt_outputs * (outputs > 0)
-        return np.zeros_like(inputs)
+        return grads_wrt_outputs * (outputs > 0)
 '''
 
 
