@@ -15,10 +15,11 @@ Surviving a kill (SIGKILL included) at any moment:
   itself (no lock file), so a second grader on the same directory stops
   with a clear error instead of racing the first; the kernel drops the lock
   when the process dies.
-* Every temporary directory of the run (the sandbox's working trees, Dask
-  copies of submissions) is created inside one run directory,
-  `$TMPDIR/mlp-autograde-run-<pid>-<random>`, which the grader also flocks
-  while it lives.
+* Every temporary directory the run creates on this machine (the sandboxes'
+  trees, in the grader or its local workers) is created inside one run
+  directory, `$TMPDIR/mlp-autograde-run-<pid>-<random>`, which the grader
+  flocks while it lives. (Dask workers are other machines' processes: they
+  outlive the client by design, and clean up after each task themselves.)
 * A tiny janitor process (stdlib only, its own session so that a signal to
   the grader's process group spares it) waits for end-of-file on a pipe
   whose only writer is the grader. When the grader ends, however it ends,
@@ -33,10 +34,17 @@ Surviving a kill (SIGKILL included) at any moment:
   stale `.tmp` files of its grade directory and every run directory whose
   flock is free (its owner is dead), before grading.
 
+Parallelism: with `workers` > 1, that many `spawn`ed worker processes each
+grade one submission at a time (so each runs one sandbox child at a time),
+with single-threaded BLAS: on a 2-core machine a multi-threaded OpenBLAS made
+the grader's small matrix products several times slower, and N workers
+already keep N cores busy. At most two submissions per worker are in flight,
+so a kill loses little and the pool's queues stay small.
+
 Resuming: a report is reused when its JSON names the same assignment and
-file sha256 and its Markdown feedback exists; reports that record an
+file sha256 and its Markdown and HTML feedback exist; reports that record an
 internal error of the grader are graded again. The class files
-(`grades.csv`, `summary.json`) are always rewritten from all reports, in
+(`grades.csv`, `summary.json`, `summary.html`) are always rewritten from all reports, in
 the order of the submissions, so an interrupted-then-resumed run ends with
 the same grade directory as an uninterrupted one (timings apart).
 """
@@ -215,8 +223,25 @@ def existing_report(out_dir: Path, submission: Submission, spec: AssignmentSpec)
 # --------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
 def _spec(assignment: str, course_root: str) -> AssignmentSpec:
+    """The assignment's spec, loaded once per version of its files.
+
+    A long-lived worker (a Dask worker serves many runs) must notice when the
+    instructor edits the spec or the source notebook between two runs.
+    """
+    from autograder.spec import SPEC_DIR
+    stamps = []
+    for path in [SPEC_DIR / '{0}.json'.format(assignment),
+                 *sorted((Path(course_root) / 'source' / assignment).glob('*.ipynb'))]:
+        try:
+            stamps.append((str(path), path.stat().st_mtime_ns))
+        except OSError:
+            stamps.append((str(path), None))
+    return _spec_version(assignment, course_root, tuple(stamps))
+
+
+@lru_cache(maxsize=8)
+def _spec_version(assignment: str, course_root: str, stamps: tuple) -> AssignmentSpec:
     from autograder.spec import load_spec
     return load_spec(assignment, Path(course_root))
 
@@ -368,9 +393,9 @@ def remove_stale_run_dirs(temp_root: str | None = None) -> list[str]:
     return removed
 
 
-#: The janitor: stdlib only, run with `python -I -S`. argv: run_dir out_dir.
+#: The janitor: stdlib only, run with `python -I -S`. argv: run_dir out_dir stale-file-pattern.
 _JANITOR_SOURCE = r'''
-import errno, fcntl, os, re, shutil, sys, time
+import fcntl, os, re, shutil, sys, time
 run_dir, out_dir = sys.argv[1], sys.argv[2]
 stale = re.compile(sys.argv[3])
 try:
@@ -461,6 +486,9 @@ def _init_local_worker(parent_pid: int, run_dir: str) -> None:
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tempfile.tempdir = run_dir
+    # As in autograder.cli: jsonschema's optional IRI checker costs ~2 s to import and
+    # checks a format no notebook uses. (nbformat is not imported yet at this point.)
+    sys.modules.setdefault('rfc3987_syntax', None)
 
 
 # --------------------------------------------------------------------------

@@ -59,11 +59,19 @@ class CheckPlan:
 
 
 class ResponseProblem(Exception):
-    """A needed response is missing or failed; carries the check status to report."""
+    """A needed response is missing or failed; carries the check status to report.
 
-    def __init__(self, status: str, message: str):
+    Attributes:
+        status: The check status to report ('error', 'timeout', 'failed').
+        redacted: The message to show for a hidden case, when the full one
+            could carry the case's inputs (a student's exception message can
+            print its arguments); None when the full message is safe.
+    """
+
+    def __init__(self, status: str, message: str, redacted: str | None = None):
         super().__init__(message)
         self.status = status
+        self.redacted = redacted
 
 
 def _call(request_id: str, class_name: str, init_kwargs: dict, method: str,
@@ -90,7 +98,13 @@ def _response(responses: dict[str, Response], request_id: str, what: str) -> Res
     if response.status == 'timeout':
         raise ResponseProblem('timeout', '{0}: {1}'.format(what, response.message))
     if response.status != 'ok':
-        raise ResponseProblem('error', '{0}: {1}'.format(what, response.message))
+        redacted = None
+        if response.header.get('error_kind') == 'student':
+            exception_type = str(response.header.get('error', '')).split(':', 1)[0] or 'an exception'
+            redacted = ('{0} raised {1} on this hidden case (its message is not shown, since it '
+                        'could print the hidden inputs; the public checks show messages).'.format(
+                            what, exception_type))
+        raise ResponseProblem('error', '{0}: {1}'.format(what, response.message), redacted)
     return response
 
 
@@ -557,7 +571,8 @@ def judge_plan(plan: CheckPlan, responses: dict[str, Response], max_score: float
     try:
         verdict = plan.judge(responses)
     except ResponseProblem as problem:
-        verdict = Verdict(0.0, problem.status, str(problem))
+        message = str(problem) if plan.public or problem.redacted is None else problem.redacted
+        verdict = Verdict(0.0, problem.status, message)
     return CheckResult(
         grade_id=plan.item.grade_id, name=plan.name, target=plan.item.target, kind=plan.kind,
         status=verdict.status, score=max_score * verdict.fraction, max_score=max_score,

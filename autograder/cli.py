@@ -12,8 +12,13 @@ import os
 import sys
 from pathlib import Path
 
-from autograder.limits import Limits
-from autograder.spec import SpecError, default_course_root, list_assignments, load_spec
+# jsonschema (imported by nbformat) imports rfc3987_syntax, when installed, only to check the
+# "iri" string format, which no notebook schema uses; building that parser costs about 2 s of
+# start-up in the grader and in every worker. Declined, jsonschema skips that format.
+sys.modules.setdefault('rfc3987_syntax', None)
+
+from autograder.limits import Limits  # noqa: E402
+from autograder.spec import SpecError, default_course_root, list_assignments, load_spec  # noqa: E402
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -172,6 +177,10 @@ def run_grade(args) -> int:
     except batch.BatchError as error:
         print('mlp-autograde: {0}'.format(error), file=sys.stderr)
         return EXIT_HARNESS
+    except KeyboardInterrupt:
+        print('mlp-autograde: interrupted; the reports written so far are complete, and running '
+              'the same command again grades the rest', file=sys.stderr)
+        return 130
     print(class_table(spec, reports))
     print('{0} submissions ({1} graded now), reports in {2}'.format(
         summary['submissions'], summary['graded_this_run'], args.out))

@@ -9,6 +9,10 @@ seconds and so that the report can say what was left out.
 Rules, applied to every code cell in notebook order (cell metadata is ignored,
 because students move, copy and re-create cells):
 
+0. **Size**: a code cell longer than ``MAX_CELL_CHARS`` (1 MiB), and any cell that
+   would take the notebook's parsed code past ``MAX_NOTEBOOK_CODE_CHARS`` (2 MiB), is
+   skipped whole and reported: parsing happens in the grading process, and a huge
+   cell would cost it gigabytes of memory.
 1. **IPython syntax is neutralised** before parsing, keeping line numbers: a line
    magic (``%matplotlib inline``), a shell escape (``!pip install x``), an
    assignment from either (``files = !ls``, ``t = %time f()``), a help request
@@ -80,6 +84,16 @@ PYTHON_BODY_CELL_MAGICS = frozenset({"time", "capture"})
 # Re-tokenising after every IPython escape is quadratic; a cell needing more passes
 # than this is reported as a syntax error instead.
 _MAX_NEUTRALISE_PASSES = 200
+
+#: Largest code cell that is parsed, in characters. Parsing builds a syntax tree in
+#: the grading process, and dense code (a literal list of a million numbers) costs
+#: about 500 bytes of memory and 5 microseconds per character: a 10 MB cell would
+#: take 5 GB and a minute. Lab code cells are a few kilobytes; larger cells are
+#: skipped and reported.
+MAX_CELL_CHARS = 1024 * 1024
+
+#: Most code parsed from one notebook, in characters; later cells are skipped.
+MAX_NOTEBOOK_CODE_CHARS = 2 * 1024 * 1024
 
 _FUTURE_ANNOTATIONS = __future__.annotations.compiler_flag
 _CELL_COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -387,6 +401,7 @@ class _ExtractionBuilder:
         self.future_origin: tuple[int, int] | None = None
         self.numpy_aliases = {"np", "numpy"}
         self.array_aliases: set[str] = set()
+        self.parsed_chars = 0
 
     # ---- bookkeeping
 
@@ -405,6 +420,13 @@ class _ExtractionBuilder:
             return
         if not text.strip():
             return
+        if len(text) > MAX_CELL_CHARS:
+            self.skip(cell_index, 1, "cell too large to grade", scope="cell")
+            return
+        if self.parsed_chars + len(text) > MAX_NOTEBOOK_CODE_CHARS:
+            self.skip(cell_index, 1, "code beyond the notebook's size limit", scope="cell")
+            return
+        self.parsed_chars += len(text)
         if "\x00" in text:
             line = text.count("\n", 0, text.index("\x00")) + 1
             self.syntax_error(cell_index, line, 0, "the cell contains a null byte, which Python cannot compile")

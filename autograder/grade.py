@@ -7,8 +7,10 @@ plain-data responses with `checks`.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import re
 import time
@@ -76,6 +78,46 @@ def _capped(notes: list[str], more: str) -> list[str]:
     if len(notes) <= MAX_NOTES_PER_KIND:
         return notes
     return notes[:MAX_NOTES_PER_KIND] + ['... and {0} more {1}.'.format(len(notes) - MAX_NOTES_PER_KIND, more)]
+
+
+_BUILTIN_EXCEPTIONS = frozenset(name for name, value in vars(builtins).items()
+                                if isinstance(value, type) and issubclass(value, BaseException))
+
+
+def _responses_for(plan, responses: dict) -> dict:
+    """The responses a plan's judge sees: for a hidden case, what the child said is withheld.
+
+    The child is given the hidden inputs, and anything it sends back as an
+    error (its message, its traceback, even the name of an exception class or
+    of a function) can carry them into the feedback. So for a hidden fixed
+    case only the exception's type is reported, when it is a built-in one;
+    the same error on the notebook's public test arrays is shown in full.
+    Failures the parent observes itself (timeouts, crashes, malformed replies)
+    are reported as they are.
+    """
+    if plan.public or plan.kind != 'fixed':
+        return responses
+    shown = dict(responses)
+    for request in plan.requests:
+        response = responses.get(request.id)
+        if response is not None and response.status == 'error' and response.header:
+            kind = str(response.header.get('error', '')).split(':', 1)[0].strip()
+            raised = 'raised {0}'.format(kind) if kind in _BUILTIN_EXCEPTIONS else 'failed'
+            shown[request.id] = dataclasses.replace(response, message=(
+                '{0} on this hidden case; its message is withheld so that hidden inputs stay hidden '
+                '(the public checks show such errors in full)'.format(raised)))
+    return shown
+
+
+_CONTROL_CHARACTERS = re.compile('[\x00-\x08\x0b-\x1f\x7f-\x9f]')
+
+
+def _last_lines(text: str, limit: int = 800) -> str:
+    """The end of the sandbox's stderr (why loading failed), short and free of control characters."""
+    text = text.strip()
+    if len(text) > limit:
+        text = '...' + text[-limit:]
+    return _CONTROL_CHARACTERS.sub('?', text)
 
 
 def _syntax_notes(extraction) -> list[str]:
@@ -209,13 +251,15 @@ def _grade(path: Path, spec: AssignmentSpec, *, student: str, limits: Limits | N
                              limits=limits or Limits())
     if not outcome.setup.ok:
         notes.append('Your code could not be loaded: {0}'.format(outcome.setup.message))
+        if outcome.stderr_tail.strip():
+            notes.append('The last lines it printed to stderr: {0}'.format(_last_lines(outcome.stderr_tail)))
     failures = ['A statement of your notebook failed when loaded ({0}): {1}'.format(
         _statement_place(extraction, error.line), error.error)
         for error in outcome.setup.errors or [] if not _harmless_import_error(error.error)]
     notes.extend(_capped(failures, 'statements that failed when loaded'))
     for plan in runnable:
         share = item_points[plan.item.grade_id] / len(plan.item.checks)
-        result = checks.judge_plan(plan, outcome.responses, share)
+        result = checks.judge_plan(plan, _responses_for(plan, outcome.responses), share)
         result.output = _in_notebook_terms(result.output, extraction)
         results.append(result)
 

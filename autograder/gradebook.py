@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +77,7 @@ class GradebookResult:
 
 def submission_owner(report: Report, assignment: str) -> tuple[Path, str] | None:
     """(course root, nbgrader student id) of a report graded from `<root>/<submitted>/<student>/<assignment>/x.ipynb`."""
-    path = Path(report.submission)
+    path = Path(report.submission).resolve()
     if len(path.parts) < 4 or path.parent.name != assignment:
         return None
     return path.parents[3], path.parents[1].name
@@ -185,13 +186,15 @@ def _solution_cells_for_items(gradebook, spec: AssignmentSpec, notebook: str) ->
 
     Items whose class no solution cell defines go to the first code solution cell.
     """
+    from nbgrader.api import MissingEntry
+
     automatic, _ = item_kinds(spec)
     stored = gradebook.find_notebook(notebook, spec.name)
     code_cells = []
     for cell in stored.solution_cells:
         try:
             source = gradebook.find_source_cell(cell.name, notebook, spec.name)
-        except Exception:  # noqa: BLE001 - a cell without saved source just gets no comment
+        except MissingEntry:  # a cell without saved source just gets no comment
             continue
         if source.cell_type == 'code':
             code_cells.append((cell.name, source.source or ''))
@@ -316,6 +319,17 @@ def course_config(course_root: Path, gradebook: Path):
     return config
 
 
+def _remove_autograded(config, assignment: str, student: str) -> None:
+    """Deletes an autograded copy left from an earlier run (as nbgrader does when autograding fails),
+    so formgrader never shows a notebook that the current grades do not come from."""
+    from nbgrader.coursedir import CourseDirectory
+
+    coursedir = CourseDirectory(config=config)
+    folder = Path(coursedir.format_path(coursedir.autograded_directory, student, assignment))
+    if folder.is_dir():
+        shutil.rmtree(folder)
+
+
 def _convert(course_root: Path, gradebook: Path, spec: AssignmentSpec, student: str, recorder,
              log: logging.Logger) -> None:
     """Runs nbgrader's Autograde converter for one student, with `recorder` instead of execution."""
@@ -348,7 +362,8 @@ def write_gradebook(spec: AssignmentSpec, reports: list[Report], gradebook: Path
         reports: Reports graded from `<course>/submitted/<student>/<assignment>/`.
         gradebook: The gradebook file (default `<course>/gradebook.db`); it must exist
             and know the assignment (`nbgrader generate_assignment`).
-        course_root: The nbgrader course folder (default: found from the reports' paths).
+        course_root: The nbgrader course folder (default: the gradebook's folder when it
+            holds `submitted/`, else found from the reports' paths).
 
     Returns:
         A `GradebookResult`.
@@ -360,6 +375,8 @@ def write_gradebook(spec: AssignmentSpec, reports: list[Report], gradebook: Path
     from nbgrader.api import Gradebook
     from sqlalchemy.exc import SAWarning
 
+    if course_root is None and gradebook is not None and (Path(gradebook).resolve().parent / 'submitted').is_dir():
+        course_root = Path(gradebook).resolve().parent
     course_root = Path(course_root).resolve() if course_root else find_course_root(reports, spec.name)
     gradebook = Path(gradebook) if gradebook else course_root / GRADEBOOK_FILE
     if not gradebook.is_file():
@@ -371,7 +388,11 @@ def write_gradebook(spec: AssignmentSpec, reports: list[Report], gradebook: Path
         owner = submission_owner(report, spec.name)
         if owner is None or owner[0].resolve() != course_root or _internal_failure(report):
             result.skipped.append(report.student)
+        elif owner[1] in by_student and Path(by_student[owner[1]].submission).stem == Path(spec.notebook).stem:
+            result.skipped.append(report.student)  # a second notebook in the folder: nbgrader's name wins
         else:
+            if owner[1] in by_student:
+                result.skipped.append(by_student[owner[1]].student)
             by_student[owner[1]] = report
     db_url = 'sqlite:///{0}'.format(gradebook.resolve())
     config = course_config(course_root, gradebook)
@@ -397,6 +418,7 @@ def write_gradebook(spec: AssignmentSpec, reports: list[Report], gradebook: Path
         with Gradebook(db_url, course_id) as opened:
             for student, report in sorted(by_student.items()):
                 if student not in handled:
+                    _remove_autograded(config, spec.name, student)
                     opened.update_or_create_student(student)
                     opened.update_or_create_submission(spec.name, student)
                     record_report(opened, spec, notebook, student, report, None)
@@ -406,14 +428,13 @@ def write_gradebook(spec: AssignmentSpec, reports: list[Report], gradebook: Path
     return result
 
 
-
 def course_of(paths: list[Path]) -> Path | None:
     """The nbgrader course named on the command line: a folder holding `submitted/`, or a `submitted/` folder."""
-    for path in map(Path, paths):
+    for path in (Path(p).resolve() for p in paths):
         if (path / 'submitted').is_dir():
-            return path.resolve()
+            return path
         if path.is_dir() and path.name == 'submitted':
-            return path.resolve().parent
+            return path.parent
     return None
 
 

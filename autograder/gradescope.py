@@ -58,6 +58,7 @@ SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, while it builds the autograder image.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+apt-get update
 apt-get install -y --no-install-recommends python3 python3-venv python3-pip bubblewrap util-linux
 python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install --no-cache-dir -r /autograder/source/requirements.txt
@@ -375,6 +376,7 @@ def build_autograder_zip(spec: AssignmentSpec, out: Path, data_dir: Path | None 
 def unpack_like_gradescope(zip_path: Path, root: Path) -> Path:
     """Lays a zip out as Gradescope does: `<root>/source` (contents), `<root>/run_autograder`,
     empty `<root>/submission` and `<root>/results`. Used by tests and for trying an autograder locally."""
+    root = Path(root)
     source = root / 'source'
     with zipfile.ZipFile(zip_path) as archive:
         for info in archive.infolist():

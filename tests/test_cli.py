@@ -164,10 +164,10 @@ def test_demo_releases_grades_and_prints_the_class_table(course_copy, mnist_dir,
 def test_grading_before_the_release_exists_says_what_to_run(submissions, tmp_path, capsys, monkeypatch):
     root = tmp_path / 'course'
     shutil.copytree(REPO_ROOT / 'source' / LAB3, root / 'source' / LAB3)
-    monkeypatch.delenv('MLP_COURSE_ROOT', raising=False)
-    code = main(['--course-root', str(root), 'grade', '--assignment', LAB3, '--out', str(tmp_path / 'g'),
-                 str(submissions)])
-    monkeypatch.delenv('MLP_COURSE_ROOT', raising=False)  # main() sets it for the process
+    # main() would export --course-root for the whole process: give it through the environment,
+    # which monkeypatch restores afterwards.
+    monkeypatch.setenv('MLP_COURSE_ROOT', str(root))
+    code = main(['grade', '--assignment', LAB3, '--out', str(tmp_path / 'g'), str(submissions)])
     assert code not in (EXIT_OK, EXIT_USAGE)
     assert 'run `mlp-autograde release --assignment {0}` first'.format(LAB3) in capsys.readouterr().err
     assert not (tmp_path / 'g').exists()

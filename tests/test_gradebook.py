@@ -104,18 +104,16 @@ def course(tmp_path_factory):
 def graded(course, tmp_path_factory, mnist_dir):
     """Runs `mlp-autograde grade ... COURSE --gradebook` once; returns (grade dir, our reports by student)."""
     out = tmp_path_factory.mktemp('grades')
-    previous = os.environ.get('MLP_DATA_DIR')
-    os.environ['MLP_DATA_DIR'] = str(mnist_dir)
+    patch = pytest.MonkeyPatch()
+    patch.setenv('MLP_DATA_DIR', str(mnist_dir))
+    patch.setenv('MLP_COURSE_ROOT', str(REPO_ROOT))
     cwd = os.getcwd()
     try:
         status = cli.main(['grade', '--assignment', ASSIGNMENT, '--out', str(out), '--workers', '1',
                            '--no-progress', str(course), '--gradebook'])
     finally:
         os.chdir(cwd)
-        if previous is None:
-            os.environ.pop('MLP_DATA_DIR', None)
-        else:
-            os.environ['MLP_DATA_DIR'] = previous
+        patch.undo()
     assert status == cli.EXIT_OK
     reports = {path.stem: json.loads(path.read_text()) for path in out.glob('*.json') if path.stem != 'summary'}
     assert set(reports) == {'alice', 'bob', 'carol', 'frank', 'oscar'}
@@ -216,13 +214,17 @@ def test_generate_feedback_renders_our_scores_and_messages(course, graded):
     assert 'BEGIN HIDDEN TESTS' not in page
 
 
-def test_rerun_keeps_manual_grades_from_formgrader(course, graded, mnist_dir, monkeypatch):
+def test_rerun_keeps_manual_grades_and_drops_stale_notebooks(course, graded, mnist_dir, monkeypatch):
     out, reports = graded
     with gradebook(course) as gb:
         grade = gb.find_grade(MANUAL, NOTEBOOK, ASSIGNMENT, 'alice')
         grade.manual_score = 2.0
         gb.db.commit()
+    stale = course / 'autograded' / 'oscar' / ASSIGNMENT / (NOTEBOOK + '.ipynb')
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{}')
     monkeypatch.setenv('MLP_DATA_DIR', str(mnist_dir))
+    monkeypatch.setenv('MLP_COURSE_ROOT', str(REPO_ROOT))
     status = cli.main(['grade', '--assignment', ASSIGNMENT, '--out', str(out), '--workers', '1',
                        '--no-progress', str(course), '--gradebook={0}'.format(course / 'gradebook.db')])
     assert status == cli.EXIT_OK
@@ -230,9 +232,11 @@ def test_rerun_keeps_manual_grades_from_formgrader(course, graded, mnist_dir, mo
         grade = gb.find_grade(MANUAL, NOTEBOOK, ASSIGNMENT, 'alice')
         assert grade.manual_score == 2.0 and grade.needs_manual_grade
     assert float(exported_scores(course)['alice']['score']) == pytest.approx(reports['alice']['score'] + 2.0)
+    assert not stale.exists()  # an unreadable submission has no autograded notebook for formgrader to show
 
 
-def test_missing_gradebook_is_refused_before_grading(tmp_path, capsys):
+def test_missing_gradebook_is_refused_before_grading(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('MLP_COURSE_ROOT', str(REPO_ROOT))
     (tmp_path / 'submitted' / 'alice' / ASSIGNMENT).mkdir(parents=True)
     (tmp_path / 'submitted' / 'alice' / ASSIGNMENT / (NOTEBOOK + '.ipynb')).write_text('{}')
     out = tmp_path / 'grades'

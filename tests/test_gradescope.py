@@ -260,7 +260,8 @@ def test_harness_imports_nothing_beyond_its_requirements(autograder_zip, tmp_pat
     assert sorted(line.split('==')[0] for line in requirements) == ['nbformat', 'numpy']
 
 
-def test_cli_builds_the_zip(tmp_path, capsys):
+def test_cli_builds_the_zip(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('MLP_COURSE_ROOT', str(REPO_ROOT))
     out = tmp_path / 'ag.zip'
     assert cli.main(['gradescope', '--assignment', ASSIGNMENT, '--out', str(out), '--no-data']) == cli.EXIT_OK
     assert zipfile.is_zipfile(out)

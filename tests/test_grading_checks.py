@@ -407,3 +407,25 @@ def test_request_helper_refers_to_arrays_by_index():
     assert isinstance(request, Request)
     assert request.header['args'] == [{'array': 0}, {'array': 1}, {'array': 2}]
     assert request.header['source'] == 'submission' and request.header['return_inputs'] is True
+
+
+def test_a_students_exception_message_is_hidden_on_hidden_cases():
+    """A submission must not be able to print hidden inputs through its own exception."""
+    from autograder.checks import CheckPlan, judge_plan
+    from autograder.sandbox import Response
+    from autograder.spec import Item
+
+    item = Item('tanh_fprop', 'TanhLayer.fprop', 2.0, ('fixed:edges',))
+    secret = 'inputs were [[0.0, -0.0, 1e-07]]'
+    response = Response(id='r', status='error', message='ValueError: ' + secret,
+                        header={'error_kind': 'student', 'error': 'ValueError: ' + secret})
+
+    def judge(responses):
+        from autograder.checks import _response
+        _response(responses, 'r', 'TanhLayer.fprop')
+
+    for public in (False, True):
+        plan = CheckPlan(item, 'fixed:edges', 'fixed', public, 'a case', [], judge)
+        result = judge_plan(plan, {'r': response}, 1.0)
+        assert result.status == 'error' and 'ValueError' in result.output
+        assert (secret in result.output) == public

@@ -28,10 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import site
-import socket
-import sys
-import sysconfig
+import stat
 import tempfile
 import threading
 import time
@@ -44,11 +41,11 @@ import pytest
 
 from autograder import batch, demo, sandbox
 from autograder.limits import Limits
-from autograder.sandbox import Request, exec_untrusted
 from autograder.spec import load_spec
 from hostile import catalogue
 from hostile.catalogue import ATTACKS, CLASS_BODY, METHOD, MODULE, Attack
-from hostile.submissions import Targets, attack_functions, baseline_notebook, hostile_notebook, write
+from hostile.probes import PROBED, Listeners, probe_capabilities, site_directories
+from hostile.submissions import Targets, baseline_notebook, hostile_notebook, write
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAB3 = '03_multiple_layer_models'
@@ -57,10 +54,9 @@ AVAILABLE_LEVELS = [level for level in sandbox.ISOLATION_LEVELS
                     if level == 'rlimits' or sandbox._probe(level)]
 STRONGEST = AVAILABLE_LEVELS[0]
 
-#: Limits of the hostile batches: the defaults, with shorter waits so that the
-#: hangs of the catalogue cost seconds, not minutes.
-STRONGEST_LIMITS = Limits(request_seconds=3.0, setup_seconds=8.0, wall_seconds=90.0)
-WEAKER_LIMITS = Limits(request_seconds=2.0, setup_seconds=5.0, wall_seconds=60.0, max_restarts=1)
+#: Limits of the hostile batches: the defaults, with shorter waits and one
+#: restart, so that the catalogue's hangs cost seconds, not minutes.
+LIMITS = Limits(request_seconds=2.5, setup_seconds=6.0, wall_seconds=60.0, max_restarts=1)
 
 HONEST = ('honest_solution', 'honest_moved_cells', 'honest_tanh_slip')
 BASELINE = 'baseline'
@@ -106,57 +102,6 @@ def solo_fixtures(level: str) -> list[tuple[Attack, str]]:
 
 
 # --------------------------------------------------------------------------
-# Stand-ins for services on the grader's host
-# --------------------------------------------------------------------------
-
-
-class Listeners:
-    """A TCP, a Unix-socket and an abstract-socket listener that record every connection."""
-
-    def __init__(self, folder: Path, name: str) -> None:
-        self.connections: list[str] = []
-        self._stop = threading.Event()
-        self.tcp = socket.socket()
-        self.tcp.bind(('127.0.0.1', 0))
-        self.unix_path = str(folder / 'grader.sock')
-        self.unix = socket.socket(socket.AF_UNIX)
-        self.unix.bind(self.unix_path)
-        os.chmod(self.unix_path, 0o777)
-        self.abstract_name = 'mlp-hostile-{0}-{1}'.format(os.getpid(), name)
-        self.abstract = socket.socket(socket.AF_UNIX)
-        self.abstract.bind('\0' + self.abstract_name)
-        self._threads = []
-        for label, server in (('tcp', self.tcp), ('unix', self.unix), ('abstract', self.abstract)):
-            server.listen(16)
-            server.settimeout(0.2)
-            thread = threading.Thread(target=self._accept, args=(label, server), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    @property
-    def tcp_port(self) -> int:
-        return self.tcp.getsockname()[1]
-
-    def _accept(self, label: str, server: socket.socket) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = server.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.connections.append(label)
-            connection.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=2)
-        for server in (self.tcp, self.unix, self.abstract):
-            server.close()
-
-
-# --------------------------------------------------------------------------
 # Snapshots of everything outside the grade directory
 # --------------------------------------------------------------------------
 
@@ -166,31 +111,24 @@ _NEVER_COMPARED = {'.git', '__pycache__', '.pytest_cache'}
 _SHARED_TEMP_CHURN = re.compile(r'^(pytest-of-|mlp-sandbox-|mlp-autograde-|tmp|pymp-|\.)')
 
 
-def site_directories() -> tuple[str, ...]:
-    """site-packages folders of the grading interpreter and of the base installation."""
-    candidates = [sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib']]
-    candidates += site.getsitepackages()
-    candidates.append(sysconfig.get_paths(vars={'base': sys.base_prefix, 'platbase': sys.base_prefix})['purelib'])
-    found = []
-    for candidate in candidates:
-        real = os.path.realpath(candidate)
-        if os.path.isdir(real) and real not in found:
-            found.append(real)
-    return tuple(found)
+def _signature(path: str) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a file or link; (0, 0) for a folder (what it holds is listed itself)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return (0, 0) if stat.S_ISDIR(info.st_mode) else (info.st_size, info.st_mtime_ns)
 
 
 def snapshot_tree(root: str) -> dict[str, tuple[int, int]]:
-    """(size, mtime_ns) of every file and folder below ``root`` (no symlink followed)."""
+    """Signatures of every file and folder below ``root`` (no symlink followed)."""
     entries = {}
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = [name for name in subfolders if name not in _NEVER_COMPARED]
         for name in subfolders + files:
-            path = os.path.join(folder, name)
-            try:
-                info = os.lstat(path)
-            except OSError:
-                continue
-            entries[path] = (info.st_size if not os.path.isdir(path) else 0, info.st_mtime_ns)
+            signature = _signature(os.path.join(folder, name))
+            if signature is not None:
+                entries[os.path.join(folder, name)] = signature
     return entries
 
 
@@ -201,13 +139,9 @@ def snapshot_top_level(folder: str) -> dict[str, tuple[int, int]]:
     except OSError:
         return entries
     for name in names:
-        if _SHARED_TEMP_CHURN.match(name):
-            continue
-        try:
-            info = os.lstat(os.path.join(folder, name))
-        except OSError:
-            continue
-        entries[os.path.join(folder, name)] = (info.st_size, info.st_mtime_ns)
+        signature = None if _SHARED_TEMP_CHURN.match(name) else _signature(os.path.join(folder, name))
+        if signature is not None:
+            entries[os.path.join(folder, name)] = signature
     return entries
 
 
@@ -289,6 +223,7 @@ class HostileRun:
     alone: dict[str, dict]
     fixtures: dict[str, tuple[list[Attack], str]]
     changed_outside: list[str]
+    planted: list[str]
     left_in_temp: list[str]
     stray_processes: list[int]
     connections: list[str]
@@ -351,7 +286,7 @@ def hostile_run(level: str, course_root: Path, tmp_path_factory) -> HostileRun:
     if level in _RUNS:
         return _RUNS[level]
     spec = load_spec(LAB3, course_root)
-    limits = STRONGEST_LIMITS if level == STRONGEST else WEAKER_LIMITS
+    limits = LIMITS
     base = tmp_path_factory.mktemp('hostile-' + level)
     honest_dir, class_dir, out_dir = base / 'honest', base / 'class', base / 'grades'
     private_temp = base / 'tmp'
@@ -401,6 +336,7 @@ def hostile_run(level: str, course_root: Path, tmp_path_factory) -> HostileRun:
         level=level, out_dir=out_dir, reports=_read_reports(out_dir, students),
         alone=_read_reports(base / 'alone', list(honest)), fixtures=fixtures,
         changed_outside=differences(before, after),
+        planted=sorted(path for path in after if targets.tag in path),
         left_in_temp=[str(path) for path in private_temp.rglob('*')],
         stray_processes=processes_with('sleep ' + targets.sleep_marker),
         connections=list(listeners.connections),
@@ -449,12 +385,23 @@ def test_honest_submissions_are_graded_as_if_alone(run):
     solution = run.alone['honest_solution']['tests']
     assert [t['status'] for t in solution if t['kind'] != 'manual'] == ['passed'] * (len(solution) - 1)
     for student in list(HONEST) + [BASELINE]:
-        assert check_summary(run.reports[student]) == check_summary(run.alone[student]), student
+        assert check_summary(run.reports[student]) == check_summary(run.alone[student]), (
+            student, run.reports[student]['notes'])
         assert run.reports[student]['score'] == run.alone[student]['score'], student
 
 
+def test_no_file_planted_by_an_attack_exists(run):
+    """Every file the write attacks try to create carries the run's tag in its name."""
+    assert run.planted == []
+
+
 def test_no_file_outside_the_grade_directory_changes(run):
-    assert run.changed_outside == []
+    """(path, size, mtime) of the repository, site-packages and the host's temporary folders.
+
+    This assumes that nothing else writes there while the batch runs (true in
+    CI); the assertion lists the changes, so a busy machine's are easy to tell.
+    """
+    assert run.changed_outside == [], '\n'.join(run.changed_outside)
 
 
 def test_the_grade_directory_holds_only_the_graders_files(run):
@@ -523,54 +470,40 @@ def test_attack_gains_nothing_and_is_explained(level, name, placement, course_ro
     for attack in attacks:
         if attack.expect:
             assert re.search(attack.expect, report_text(report)), (attack.expect, report_text(report)[:2000])
+        if attack.forbid_in_hidden:
+            hidden = [test['output'] for test in report['tests'] if 'hidden test case' in test['name']]
+            assert hidden and not any(re.search(attack.forbid_in_hidden, text) for text in hidden), hidden
+            assert re.search(attack.forbid_in_hidden, report_text(report))  # shown for the public case
 
 
 # --------------------------------------------------------------------------
 # What each level denies: one probe per capability
 # --------------------------------------------------------------------------
 
-PROBED = [attack for attack in ATTACKS if attack.family in ('read', 'network', 'write', 'introspect')
-          and not attack.layer_source and attack.name != 'fill_disk']
-
 
 @pytest.mark.parametrize('level', AVAILABLE_LEVELS)
 def test_capability_probes(level, course_root, tmp_path):
-    """Each capability attack, called directly in one child; held ones must find nothing.
+    """Each capability attack, called directly in one child: held ones must find nothing.
 
-    Write probes run only where the file system is hidden (elsewhere they would
-    really write). The leaks of weaker levels are not asserted (they depend on
-    the user running the tests); they are what SECURITY.md documents.
+    Write probes run only where they cannot write (elsewhere they really would).
+    The leaks of weaker levels are not asserted, since they depend on the user
+    running the tests; SECURITY.md documents them (``python -m tests.hostile
+    --probe`` prints them).
     """
-    probes = [attack for attack in PROBED if attack.name not in attack.unsafe_at
-              and level not in attack.unsafe_at]
-    listeners = Listeners(tmp_path, 'probe-' + level)
-    try:
+    probes = [attack for attack in PROBED if level not in attack.unsafe_at]
+    (tmp_path / 'grades').mkdir()
+    with Listeners(tmp_path, 'probe-' + level) as listeners:
         targets = Targets(
             repo=str(REPO_ROOT), submissions_dir=str(REPO_ROOT / 'tests' / 'fixtures' / 'notebooks'),
             out_dir=str(tmp_path / 'grades'), victim='nobody', site_dirs=site_directories(),
             tcp_port=listeners.tcp_port, unix_socket=listeners.unix_path,
             abstract_socket=listeners.abstract_name, tag='probe-{0}-{1}'.format(os.getpid(), level),
             sleep_marker='0', grader_pidns=os.readlink('/proc/self/ns/pid'))
-        (tmp_path / 'grades').mkdir()
-        source = attack_functions(probes, targets) + '\n\ndef probe(x):\n    import numpy as np\n' + ''.join(
-            '    flag_{0} = bool(_attack_{0}(x) is True)\n'.format(a.name) for a in probes) + (
-            '    return np.array([{0}], dtype=float)\n'.format(
-                ', '.join('flag_{0}'.format(a.name) for a in probes)))
-        request = Request({'type': 'call', 'id': 'probe', 'target': 'probe', 'args': [{'array': 0}]},
-                          [np.random.RandomState(0).uniform(-2, 2, (3, 4))], timeout=30.0)
-        outcome = exec_untrusted(source, [request], student_mlp_dir=course_root / 'release' / LAB3,
-                                 isolation=level)
-    finally:
-        listeners.close()
-    response = outcome.responses['probe']
-    assert response.status == 'ok', response.message
-    flags = dict(zip((a.name for a in probes), response.returned[0]))
-    leaked_but_held = [name for name, flag in flags.items() if flag and level in catalogue.BY_NAME[name].held_at]
-    assert leaked_but_held == []
-    if level in ('bwrap', 'unshare'):
-        assert listeners.connections.count('tcp') == 0
+        found = probe_capabilities(level, course_root / 'release' / LAB3, targets, probes)
+    assert [name for name, leaked in found.items() if leaked and level in catalogue.BY_NAME[name].held_at] == []
     if level == 'bwrap':
         assert listeners.connections == []
+        assert list((tmp_path / 'grades').iterdir()) == []
 
 
 # --------------------------------------------------------------------------
@@ -609,3 +542,88 @@ def test_attacks_that_would_harm_the_host_are_never_run_unconfined():
     for attack in ATTACKS:
         if attack.family == 'write':
             assert {'unshare', 'rlimits'} <= set(attack.unsafe_at), attack.name
+
+
+# --------------------------------------------------------------------------
+# Hardening that the catalogue relies on
+# --------------------------------------------------------------------------
+
+_HARDENING_PROBE = '''
+import os
+import resource
+import numpy as np
+
+def hardening(x):
+    with open('/proc/self/oom_score_adj') as handle:
+        oom_score = float(handle.read())
+    sizes = []
+    for folder in ('.', '/tmp'):
+        info = os.statvfs(folder)
+        sizes.append(float(info.f_blocks * info.f_frsize))
+    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+    return np.array([oom_score, sizes[0], sizes[1], -1.0 if nproc == resource.RLIM_INFINITY else float(nproc)])
+'''
+
+
+@pytest.mark.parametrize('level', AVAILABLE_LEVELS)
+def test_sandbox_hardening_is_in_place(level, course_root):
+    """OOM-killer preference everywhere; under bwrap, capped writable space and RLIMIT_NPROC."""
+    from autograder.sandbox import Request, exec_untrusted
+    limits = Limits(processes=77)
+    request = Request({'type': 'call', 'id': 'h', 'target': 'hardening', 'args': [{'array': 0}]}, [np.ones(1)])
+    outcome = exec_untrusted(_HARDENING_PROBE, [request], student_mlp_dir=course_root / 'release' / LAB3,
+                             isolation=level, limits=limits)
+    assert outcome.responses['h'].status == 'ok', outcome.responses['h'].message
+    oom_score, work_size, tmp_size, nproc = outcome.responses['h'].returned[0]
+    assert oom_score == 1000
+    if level == 'bwrap' and sandbox._bwrap_supports_size():
+        assert work_size <= sandbox.SANDBOX_TMPFS_BYTES and tmp_size <= sandbox.SANDBOX_TMPFS_BYTES
+    if nproc_binds(level):
+        assert nproc == 77
+
+
+_HOLD_EVERY_PROCESS = '''
+import os
+import resource
+import time
+
+def hold(x):
+    limit = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+    if os.getuid() == 0 or limit == resource.RLIM_INFINITY or limit > 4096:
+        raise RuntimeError('safety interlock: RLIMIT_NPROC does not bind here')
+    end = time.monotonic() + float(x[0])
+    while time.monotonic() < end:  # keep the sandbox uid at its process limit
+        try:
+            if os.fork() == 0:
+                time.sleep(max(0.0, end - time.monotonic()))
+                os._exit(0)
+        except OSError:
+            time.sleep(0.005)
+    return x
+'''
+
+
+@pytest.mark.skipif(not nproc_binds(STRONGEST), reason='RLIMIT_NPROC binds only under bwrap as root')
+def test_a_sandbox_starts_while_another_holds_every_process_of_the_sandbox_uid(course_root):
+    """A fork bomb in one submission must not stop a submission graded at the same time from starting.
+
+    RLIMIT_NPROC counts all processes of the sandbox uid. If it were set before
+    the switch to that uid, the new sandbox's exec of Python would fail with
+    EAGAIN while the bomb holds the count at the limit.
+    """
+    from autograder.sandbox import Request, exec_untrusted
+    mlp_dir = course_root / 'release' / LAB3
+    holder = threading.Thread(target=exec_untrusted, args=(_HOLD_EVERY_PROCESS, [Request(
+        {'type': 'call', 'id': 'hold', 'target': 'hold', 'args': [{'array': 0}]}, [np.array([6.0])],
+        timeout=20.0)]), kwargs={'student_mlp_dir': mlp_dir, 'isolation': STRONGEST})
+    holder.start()
+    try:
+        time.sleep(2.0)
+        for attempt in range(3):
+            outcome = exec_untrusted('def double(x):\n    return 2 * x\n', [Request(
+                {'type': 'call', 'id': 'd', 'target': 'double', 'args': [{'array': 0}]}, [np.ones(2)])],
+                student_mlp_dir=mlp_dir, isolation=STRONGEST)
+            assert outcome.setup.ok, (attempt, outcome.setup.message, outcome.stderr_tail[-500:])
+            assert outcome.responses['d'].status == 'ok'
+    finally:
+        holder.join()

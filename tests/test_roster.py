@@ -115,7 +115,8 @@ def test_write_roster_grades_replaces_grades_csv(tmp_path, spec):
     assert [row['student'] for row in rows((tmp_path / 'grades.csv').read_text())] == ['bob', 'alice']
 
 
-def test_cli_refuses_a_bad_roster_before_grading(tmp_path, capsys):
+def test_cli_refuses_a_bad_roster_before_grading(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('MLP_COURSE_ROOT', str(REPO_ROOT))
     notebook = write(tmp_path, '{}', name='alice.ipynb')
     roster = write(tmp_path, 'student\nalice\nAlice\n')
     out = tmp_path / 'grades'
@@ -126,7 +127,8 @@ def test_cli_refuses_a_bad_roster_before_grading(tmp_path, capsys):
     assert not (out / 'alice.json').exists()
 
 
-def test_cli_joins_the_roster_into_grades_csv(tmp_path, capsys):
+def test_cli_joins_the_roster_into_grades_csv(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('MLP_COURSE_ROOT', str(REPO_ROOT))
     notebook = write(tmp_path, 'not a notebook', name='alice.ipynb')
     roster = write(tmp_path, 'student,lms_id\nalice,s001\nbob,s002\n')
     out = tmp_path / 'grades'

@@ -39,6 +39,7 @@ def environment() -> dict:
     env = dict(os.environ)
     env['PATH'] = os.pathsep.join([str(CONSOLE_SCRIPT.parent), env.get('PATH', '')])
     env.pop('PYTHONPATH', None)
+    env.pop('MLP_COURSE_ROOT', None)  # a student's shell: the grader finds its own course
     return env
 
 
@@ -90,6 +91,7 @@ def test_python_dash_m_in_the_release_folder_refuses_the_student_copy(release_fo
 def test_self_check_from_a_notebook_cell(release_folder, monkeypatch):
     nbclient = pytest.importorskip('nbclient')
     pytest.importorskip('ipykernel')
+    monkeypatch.delenv('MLP_COURSE_ROOT', raising=False)
     for name, value in environment().items():
         monkeypatch.setenv(name, value)
     cell = nbformat.v4.new_code_cell('!mlp-autograde check {0}'.format(NOTEBOOK))

@@ -66,6 +66,7 @@ FAMILIES = {
     'disrupt': 'exits, signals, kills, hangs, bombs and runaway resources',
     'protocol': 'tampering with the sandbox\'s response channel or its request loop',
     'output': 'output meant to break or bloat the reports',
+    'exfiltrate': 'carrying hidden test inputs out through the feedback',
 }
 
 _WRITES_TO_HOST = ('the file system is visible and writable at this level, so the attack would '
@@ -103,9 +104,14 @@ class Attack:
             changes nothing the parent sees); otherwise at most the baseline.
         expect: Regular expression the report (notes and check outputs) must
             match: the clear message the student gets.
+        forbid_in_hidden: Regular expression that no output of a check on a
+            hidden test case may match.
         strongest_only: The outcome does not depend on the isolation level
-            (everything is judged in the parent), so the batch runs it at the
-            strongest level only.
+            (everything is judged in the parent, or another attack already
+            covers the weaker levels), so the batch runs it at the strongest
+            level only.
+        why_strongest_only: The reason for ``strongest_only``, when it is not
+            "judged in the parent".
         layer_source: Replaces the standard layer classes (for attacks that
             need both fprop and bprop); method placement only.
         prelude: Extra top-level code (``module`` placement) placed before
@@ -124,7 +130,9 @@ class Attack:
     combinable: bool = False
     exact: bool = False
     expect: str = ''
+    forbid_in_hidden: str = ''
     strongest_only: bool = False
+    why_strongest_only: str = ''
     layer_source: str = ''
     prelude: str = ''
 
@@ -205,7 +213,7 @@ PATCH_ATTACKS = [
                 rule.update_params = lambda self, grads: None
             return False
         '''),
-        PLACEMENTS, NO_POINTS, combinable=True, strongest_only=True),
+        PLACEMENTS, NO_POINTS, strongest_only=True),
     Attack(
         'patch_builtins', 'patch',
         'Replace isinstance, len, abs, min, max, all and any in builtins (breaks the request loop too).',
@@ -338,7 +346,7 @@ return answer'''),
             import numpy as np
             return [np.zeros(0)] * 400_000 if inputs is not None else False
         '''),
-        (METHOD,), NO_POINTS, expect=r'malformed data', strongest_only=True),
+        (METHOD,), NO_POINTS, expect=r'malformed data|did not answer within', strongest_only=True),
 ]
 
 
@@ -424,13 +432,13 @@ return False'''),
                     return np.zeros_like(inputs)
 
 
-            class ReluLayer(Layer):
+            class ReluLayer(Layer):  # honest: the baseline's points
                 def fprop(self, inputs):
-                    return _replay(inputs)
+                    return np.maximum(inputs, 0.)
 
                 def bprop(self, inputs, outputs, grads_wrt_outputs):
                     _remember(inputs, outputs)
-                    return np.zeros_like(inputs)
+                    return grads_wrt_outputs * (outputs > 0)
         ''')),
 ]
 
@@ -710,6 +718,10 @@ return False  # a private /tmp is allowed: the file-system snapshot decides'''),
         _code('''
             import os
             import signal
+            import sys
+            if getattr(sys, '_hostile_filled', False):
+                return False
+            sys._hostile_filled = True
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over RLIMIT_FSIZE: EFBIG instead of death
             chunk = b'\\0' * (1 << 20)
             written = 0
@@ -735,6 +747,8 @@ return False  # a private /tmp is allowed: the file-system snapshot decides'''),
 
 _CRASH = r'exit status|killed by|crash|malformed'
 _TIMEOUT = r'did not answer within|did not finish within|time budget'
+_LIKE_INFINITE_LOOP = ('the parent times it out and SIGKILLs it like infinite_loop, which runs at every '
+                       'level; how the child waits (or which signals it ignores) makes no difference')
 _IN_OWN_PID_NAMESPACE = _code('''
     import os
     if os.readlink('/proc/self/ns/pid') == '$grader_pidns':
@@ -757,7 +771,8 @@ DISRUPT_ATTACKS = [
                    signal.signal(number, signal.SIG_IGN)
                while True:
                    time.sleep(3600)
-           '''), (METHOD, MODULE), NO_POINTS, expect=_TIMEOUT),
+           '''), (METHOD, MODULE), NO_POINTS, expect=_TIMEOUT, strongest_only=True,
+           why_strongest_only=_LIKE_INFINITE_LOOP),
     Attack('kill_parent', 'disrupt', 'Send SIGTERM and SIGKILL to the parent process and its process group.',
            _code(_IN_OWN_PID_NAMESPACE + '''
 import signal
@@ -832,31 +847,33 @@ os.waitpid(child, 0)
 return False'''), (METHOD, MODULE), 'no process of the submission outlives its grading; ' + NO_POINTS,
            unsafe_at={'rlimits': _ESCAPES}),
     Attack('threads_left_running', 'disrupt',
-           'Start a non-daemon and a daemon thread that spin forever (the interpreter cannot exit).',
+           'Start a non-daemon and a daemon thread that never end (the interpreter cannot exit).',
            _code('''
                import sys
                import threading
+               import time
                if not getattr(sys, '_hostile_threads', False):
                    sys._hostile_threads = True
-                   def spin():
+                   def linger():
                        while True:
-                           pass
-                   threading.Thread(target=spin).start()
-                   threading.Thread(target=spin, daemon=True).start()
+                           time.sleep(0.5)
+                   threading.Thread(target=linger).start()
+                   threading.Thread(target=linger, daemon=True).start()
                return False
            '''), (METHOD, MODULE), NO_POINTS),
     Attack('infinite_loop', 'disrupt', 'while True: pass.',
            _code('while True:\n    pass'), PLACEMENTS, NO_POINTS, expect=_TIMEOUT),
     Attack('sleep_forever', 'disrupt', 'time.sleep for a million seconds.',
-           _code('import time\ntime.sleep(10 ** 6)'), (METHOD, MODULE), NO_POINTS, expect=_TIMEOUT),
+           _code('import time\ntime.sleep(10 ** 6)'), (METHOD, MODULE), NO_POINTS, expect=_TIMEOUT,
+           strongest_only=True, why_strongest_only=_LIKE_INFINITE_LOOP),
     Attack('deep_recursion', 'disrupt', 'Lift the recursion limit and recurse until the C stack overflows.',
            _code('''
                import sys
                sys.setrecursionlimit(10 ** 7)
                def down(depth):
-                   return down(depth + 1) + 1
+                   return max(map(down, [depth + 1]))  # through C, so the C stack overflows
                return down(0)
-           '''), (METHOD, MODULE), NO_POINTS, expect=r'SIGSEGV|RecursionError|segmentation'),
+           '''), (METHOD, MODULE), NO_POINTS, expect=r'SIGSEGV|RecursionError|segmentation|' + _TIMEOUT),
     Attack('allocate_4gb', 'disrupt', 'Allocate a 4 GiB array.',
            _code('''
                import numpy as np
@@ -977,7 +994,6 @@ PROTOCOL_ATTACKS = [
                    os.chmod('locked/inner', 0)
                    os.chmod('locked', 0)
                    os.mkfifo('fifo')
-                   os.link('/etc/passwd', 'passwd-link')
                except OSError:
                    pass
                return False
@@ -1012,9 +1028,34 @@ OUTPUT_ATTACKS = [
 ]
 
 
+EXFILTRATE_ATTACKS = [
+    Attack('exfiltrate_hidden_inputs', 'exfiltrate',
+           'Put the inputs of each call in an exception message, an exception class name, a function name '
+           'in the traceback, or the name of a returned type, hoping the feedback shows them.',
+           _code('''
+               import sys
+               if inputs is None:
+                   return False
+               calls = getattr(sys, '_hostile_calls', 0)
+               sys._hostile_calls = calls + 1
+               secret = 'LEAK<' + repr(inputs.tolist())[:300] + '>LEAK'
+               if calls % 2:
+                   return type(secret, (), {})()  # "returned <its type name>"
+               carrier_type = type(secret, (ValueError,), {})
+
+               def carrier():
+                   raise carrier_type(secret)
+
+               carrier.__code__ = carrier.__code__.replace(co_name=secret)
+               carrier()
+           '''), (METHOD,), 'hidden inputs never appear in the feedback; ' + NO_POINTS,
+           forbid_in_hidden=r'LEAK', strongest_only=True),
+]
+
+
 ATTACKS: tuple[Attack, ...] = tuple(
     PATCH_ATTACKS + RETURN_ATTACKS + INTROSPECT_ATTACKS + READ_ATTACKS + NETWORK_ATTACKS
-    + WRITE_ATTACKS + DISRUPT_ATTACKS + PROTOCOL_ATTACKS + OUTPUT_ATTACKS)
+    + WRITE_ATTACKS + DISRUPT_ATTACKS + PROTOCOL_ATTACKS + OUTPUT_ATTACKS + EXFILTRATE_ATTACKS)
 
 BY_NAME = {attack.name: attack for attack in ATTACKS}
 
@@ -1036,6 +1077,7 @@ def skip_reason(attack: Attack, level: str, *, nproc_binds: bool, strongest: str
         return ('not held at {0} (documented in SECURITY.md); the capability probes record it '
                 'instead'.format(level))
     if attack.strongest_only and level != strongest:
-        return ('run at the strongest level ({0}) only: the outcome is decided in the grading '
-                'parent, whatever the isolation'.format(strongest))
+        return 'run at the strongest level ({0}) only: {1}'.format(
+            strongest, attack.why_strongest_only or 'the outcome is decided in the grading parent, '
+                                                   'whatever the isolation')
     return None
