@@ -102,10 +102,13 @@ def _responses_for(plan, responses: dict) -> dict:
         response = responses.get(request.id)
         if response is not None and response.status == 'error' and response.header:
             kind = str(response.header.get('error', '')).split(':', 1)[0].strip()
-            raised = 'raised {0}'.format(kind) if kind in _BUILTIN_EXCEPTIONS else 'failed'
-            shown[request.id] = dataclasses.replace(response, message=(
+            if kind not in _BUILTIN_EXCEPTIONS:  # a class of its own: its name can be anything
+                kind = 'an exception'
+            header = dict(response.header, error='{0}: (withheld)'.format(kind), traceback='')
+            shown[request.id] = dataclasses.replace(response, header=header, message=(
                 '{0} on this hidden case; its message is withheld so that hidden inputs stay hidden '
-                '(the public checks show such errors in full)'.format(raised)))
+                '(the public checks show such errors in full)'.format(
+                    'raised ' + kind if kind != 'an exception' else 'failed')))
     return shown
 
 

@@ -2,14 +2,15 @@
 
 Runs `mlp-autograde grade` as a user would and samples its process tree every
 SAMPLE_SECONDS from /proc: each process's peak resident memory (VmHWM) and
-the sum of the tree's current resident memory.
+the sum of the tree's proportional set sizes (PSS: shared pages split among
+the processes sharing them).
 
 1. One submission (the demo's `alice_solution`), 1 worker: the grader's own
    peak (it grades in-process) and the sandbox child's peak.
 2. The soak class of tests/test_soak.py (default 500 submissions: correct,
    typical mistakes, hostile), N workers: the grader's peak (it only
    coordinates and writes), each worker's peak, the largest sandbox child's
-   peak, and the peak of the whole tree at one moment. Also the growth of
+   peak, and the peak of the whole tree at one moment (PSS). Also the growth of
    the grader's and the workers' resident memory between the first and last
    thirds of the run (a leak shows as growth).
 
@@ -40,6 +41,7 @@ MIB = 1024 * 1024
 
 
 def _status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak resident memory) of a process, in bytes."""
     values = {}
     try:
         with open('/proc/{0}/status'.format(pid)) as handle:
@@ -49,6 +51,22 @@ def _status(pid: int) -> dict[str, int]:
     except OSError:
         pass
     return values
+
+
+def _pss(pid: int) -> int:
+    """Proportional set size: resident memory with shared pages split among their sharers.
+
+    Summed over a tree it does not count pages shared after fork() many times
+    over (a fork bomb's thousands of children share almost all their memory).
+    """
+    try:
+        with open('/proc/{0}/smaps_rollup'.format(pid)) as handle:
+            for line in handle:
+                if line.startswith('Pss:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _cmdline(pid: int) -> str:
@@ -86,7 +104,7 @@ class Profile:
     seconds: float = 0.0
     peaks: dict[int, int] = field(default_factory=dict)  # pid -> VmHWM
     roles: dict[int, str] = field(default_factory=dict)  # pid -> grader | worker | sandbox | other
-    tree_peak: int = 0
+    tree_peak: int = 0  # largest sum of PSS over the tree at one sample
     grader_rss: list[int] = field(default_factory=list)
     worker_rss: dict[int, list[int]] = field(default_factory=dict)
 
@@ -94,10 +112,12 @@ class Profile:
         return max([value for pid, value in self.peaks.items() if self.roles.get(pid) == role] or [0])
 
 
-def _role(command: str) -> str:
-    if 'spawn_main' in command:
+def _role(command: str, parent: int, grader: int) -> str:
+    """What a process is, from its command line (read again each sample: right after
+    fork() a child still shows its parent's command line)."""
+    if 'spawn_main' in command and parent == grader:
         return 'worker'
-    if 'child_runner.py' in command:
+    if 'child_runner.py' in command and not command.startswith('bwrap'):
         return 'sandbox'
     return 'other'
 
@@ -109,17 +129,20 @@ def profile(command: list[str], env: dict[str, str]) -> Profile:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
     result.roles[process.pid] = 'grader'
     while process.poll() is None:
-        pids = [process.pid] + list(_tree(process.pid))
-        total = 0
-        for pid in pids:
-            if pid not in result.roles:
-                result.roles[pid] = _role(_cmdline(pid))
+        tree = _tree(process.pid)
+        total = _pss(process.pid)
+        for pid, parent in tree.items():
+            role = _role(_cmdline(pid), parent, process.pid)
+            if result.roles.get(pid, 'other') == 'other':
+                result.roles[pid] = role
             status = _status(pid)
-            total += status.get('VmRSS', 0)
+            total += _pss(pid)
             result.peaks[pid] = max(result.peaks.get(pid, 0), status.get('VmHWM', 0))
             if result.roles[pid] == 'worker':
                 result.worker_rss.setdefault(pid, []).append(status.get('VmRSS', 0))
-        result.grader_rss.append(_status(process.pid).get('VmRSS', 0))
+        grader = _status(process.pid)
+        result.grader_rss.append(grader.get('VmRSS', 0))
+        result.peaks[process.pid] = max(result.peaks.get(process.pid, 0), grader.get('VmHWM', 0))
         result.tree_peak = max(result.tree_peak, total)
         time.sleep(SAMPLE_SECONDS)
     result.seconds = time.perf_counter() - started
@@ -163,7 +186,7 @@ def main() -> int:
         demo = write_example_submissions(REPO_ROOT, work / 'demo')
         one = profile(grade_command(work / 'grades-one', 1, [demo[0]]), env)
         print('one submission ({0}), 1 worker, {1:.1f} s: grader peak {2:.0f} MiB, sandbox child peak '
-              '{3:.0f} MiB, whole tree peak {4:.0f} MiB'.format(
+              '{3:.0f} MiB, whole tree peak {4:.0f} MiB (PSS)'.format(
                   demo[0].name, one.seconds, one.peak('grader') / MIB, one.peak('sandbox') / MIB,
                   one.tree_peak / MIB))
         kinds = write_soak_class(work / 'class', args.class_size)
@@ -175,7 +198,7 @@ def main() -> int:
         for pid, series in sorted(batch.worker_rss.items()):
             print('  worker {0}: peak {1:.0f} MiB (growth first->last third {2:+.1f} MiB)'.format(
                 pid, batch.peaks.get(pid, 0) / MIB, growth(series) / MIB))
-        print('  largest sandbox child peak {0:.0f} MiB; whole tree peak {1:.0f} MiB'.format(
+        print('  largest sandbox child peak {0:.0f} MiB; whole tree peak {1:.0f} MiB (PSS)'.format(
             batch.peak('sandbox') / MIB, batch.tree_peak / MIB))
         print('load average at end: {0}'.format(_load()))
         return 0

@@ -107,8 +107,9 @@ def solo_fixtures(level: str) -> list[tuple[Attack, str]]:
 
 _NEVER_COMPARED = {'.git', '__pycache__', '.pytest_cache'}
 #: Top-level entries of the shared temporary folders that other programs on the
-#: machine create and remove at any time (this batch uses a private folder).
-_SHARED_TEMP_CHURN = re.compile(r'^(pytest-of-|mlp-sandbox-|mlp-autograde-|tmp|pymp-|\.)')
+#: machine, and multiprocessing's semaphores (/dev/shm/sem.mp-*), create and
+#: remove at any time (this batch's own temporary files go to a private folder).
+_SHARED_TEMP_CHURN = re.compile(r'^(pytest-of-|mlp-sandbox-|mlp-autograde-|tmp|pymp-|sem\.mp-|\.)')
 
 
 def _signature(path: str) -> tuple[int, int] | None:
@@ -286,7 +287,6 @@ def hostile_run(level: str, course_root: Path, tmp_path_factory) -> HostileRun:
     if level in _RUNS:
         return _RUNS[level]
     spec = load_spec(LAB3, course_root)
-    limits = LIMITS
     base = tmp_path_factory.mktemp('hostile-' + level)
     honest_dir, class_dir, out_dir = base / 'honest', base / 'class', base / 'grades'
     private_temp = base / 'tmp'
@@ -319,9 +319,9 @@ def hostile_run(level: str, course_root: Path, tmp_path_factory) -> HostileRun:
     monkeypatch = pytest.MonkeyPatch()
     tempfile.tempdir = str(private_temp)
     try:
-        _grade(spec, honest_dir, base / 'alone', level, limits, monkeypatch)
+        _grade(spec, honest_dir, base / 'alone', level, LIMITS, monkeypatch)
         before = snapshot_outside(targets.site_dirs)
-        _grade(spec, class_dir, out_dir, level, limits, monkeypatch)
+        _grade(spec, class_dir, out_dir, level, LIMITS, monkeypatch)
         time.sleep(0.5)  # let killed sandboxes finish dying before looking for leftovers
         after = snapshot_outside(targets.site_dirs)
     finally:
