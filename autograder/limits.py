@@ -39,7 +39,10 @@ class Limits:
             this number).
         processes: RLIMIT_NPROC for the child's user, effective only when the
             child runs as an unprivileged user (bwrap mode under root, or a
-            non-root grader). Stops fork bombs.
+            non-root grader). Stops fork bombs. The count covers every sandbox
+            at once (they share one uid); lab code never forks, so a small
+            number keeps a fork bomb from slowing the submissions graded
+            beside it.
         wall_seconds: Wall-clock budget of one child from its start to its
             last answer, setup included.
         setup_seconds: Wall-clock budget for starting the child, importing
@@ -59,7 +62,7 @@ class Limits:
     address_space_bytes: int = 2 * GIB
     file_size_bytes: int = 16 * MIB
     open_files: int = 64
-    processes: int = 256
+    processes: int = 64
     wall_seconds: float = 300.0
     setup_seconds: float = 30.0
     request_seconds: float = 10.0
