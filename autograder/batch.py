@@ -64,6 +64,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -135,8 +136,10 @@ def find_submissions(paths: list[Path], assignment: str) -> list[Submission]:
 
     A file is graded as given (a non-notebook is rejected later, not skipped).
     A folder is searched for an nbgrader `submitted/<student>/<assignment>/`
-    tree (itself, or a course folder containing `submitted/`); otherwise the
-    `.ipynb` files directly in it are taken, student id = file stem.
+    tree (itself, or a course folder containing `submitted/`), where a
+    student folder without a notebook is graded as the folder (and so
+    rejected, saying what it holds); otherwise the `.ipynb` files directly
+    in it are taken, student id = file stem.
     Duplicate student ids get a numeric suffix.
 
     Args:
@@ -153,6 +156,11 @@ def find_submissions(paths: list[Path], assignment: str) -> list[Submission]:
             nbgrader = sorted(submitted.glob('*/{0}/*.ipynb'.format(assignment)))
             if nbgrader:
                 found += [Submission(_student_id(p.parent.parent.name), p) for p in nbgrader]
+                # A student whose folder holds no notebook still gets a (rejected) report.
+                with_notebook = {p.parent for p in nbgrader}
+                found += [Submission(_student_id(folder.parent.name), folder)
+                          for folder in sorted(submitted.glob('*/{0}'.format(assignment)))
+                          if folder.is_dir() and folder not in with_notebook]
             else:
                 found += [Submission(_student_id(p.stem), p) for p in sorted(path.glob('*.ipynb'))]
         else:
@@ -167,16 +175,48 @@ def find_submissions(paths: list[Path], assignment: str) -> list[Submission]:
     return unique
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes ('' if it cannot be read)."""
-    digest = hashlib.sha256()
+def _open_regular_file(path: Path):
+    """Opens a submission for reading, or returns None if it is not a regular file.
+
+    A FIFO, device or socket (or a link to one) could block or never end;
+    O_NONBLOCK makes the open itself return at once, and the type is checked
+    on the opened descriptor, so a swap between check and use cannot fool it.
+    """
     try:
-        with open(path, 'rb') as handle:
+        descriptor = os.open(str(path), os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        return None
+    return os.fdopen(descriptor, 'rb')
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a regular file's bytes ('' if it is not one or cannot be read)."""
+    digest = hashlib.sha256()
+    handle = _open_regular_file(path)
+    if handle is None:
+        return ''
+    try:
+        with handle:
             for block in iter(lambda: handle.read(1 << 20), b''):
                 digest.update(block)
     except OSError:
         return ''
     return digest.hexdigest()
+
+
+def read_submission_bytes(path: Path) -> bytes | None:
+    """A regular file's bytes, or None (the grader then rejects the path with its reason)."""
+    handle = _open_regular_file(path)
+    if handle is None:
+        return None
+    try:
+        with handle:
+            return handle.read()
+    except OSError:
+        return None
 
 
 def is_internal_failure(report: Report) -> bool:
@@ -599,10 +639,7 @@ def _run_dask(jobs: list[_Job], scheduler: str, limits: Limits) -> Iterator[Outc
         job_of = {}
 
         def submit(job: _Job):
-            try:
-                content = Path(job.path).read_bytes()
-            except OSError:
-                content = None  # graded from the path, which rejects it with the reason
+            content = read_submission_bytes(Path(job.path))  # None: graded from the path, which rejects it
             future = client.submit(grade_one, *job.arguments(), limits, False, content, pure=False,
                                    key='grade-{0}-{1}'.format(job.student, os.urandom(6).hex()))
             job_of[future.key] = job

@@ -131,16 +131,28 @@ def _release_missing(spec) -> bool:
     return True
 
 
-def run_grade(args) -> int:
-    from autograder import batch
-    from autograder.report import class_table
-    spec = load_spec(args.assignment, args.course_root)
+def _not_ready_to_grade(spec) -> int | None:
+    """The exit status when this process cannot grade `spec` (saying why), else None.
+
+    Refuses when the grader imported a student copy of mlp instead of the
+    reference, and when the student copy the sandbox needs was never released.
+    """
     problem = student_copy_problem(spec)
     if problem:
         print('mlp-autograde: {0}'.format(problem), file=sys.stderr)
         return EXIT_USAGE
     if _release_missing(spec):
         return EXIT_HARNESS
+    return None
+
+
+def run_grade(args) -> int:
+    from autograder import batch
+    from autograder.report import class_table
+    spec = load_spec(args.assignment, args.course_root)
+    not_ready = _not_ready_to_grade(spec)
+    if not_ready is not None:
+        return not_ready
     missing = [str(path) for path in args.paths if not path.exists()]
     if missing:
         print('mlp-autograde: no such file or folder: {0}'.format(', '.join(missing)), file=sys.stderr)
@@ -217,12 +229,9 @@ def run_check(args) -> int:
             args.notebook, ', '.join(list_assignments())), file=sys.stderr)
         return EXIT_USAGE
     spec = load_spec(name, args.course_root)
-    problem = student_copy_problem(spec)
-    if problem:
-        print('mlp-autograde: {0}'.format(problem), file=sys.stderr)
-        return EXIT_USAGE
-    if _release_missing(spec):
-        return EXIT_HARNESS
+    not_ready = _not_ready_to_grade(spec)
+    if not_ready is not None:
+        return not_ready
     report = grade_submission(args.notebook, spec, student=args.notebook.stem, public_only=True)
     print(format_self_check(spec, report))
     return EXIT_OK

@@ -165,7 +165,7 @@ def _read_bytes(path: Path, name: str, max_bytes: int) -> tuple[bytes, str]:
     except FileNotFoundError:
         raise _Reject(f"The submission file {name} does not exist.") from None
     except IsADirectoryError:
-        raise _Reject(f"{name} is a folder, not a notebook file.") from None
+        raise _Reject(_folder_reason(path, name)) from None
     except PermissionError:
         raise _Reject(f"{name} could not be read: permission denied.") from None
     except OSError as err:
@@ -178,7 +178,7 @@ def _read_bytes(path: Path, name: str, max_bytes: int) -> tuple[bytes, str]:
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise _Reject(f"{name} is a folder, not a notebook file.")
+            raise _Reject(_folder_reason(path, name))
         raise _Reject(f"{name} is not a regular file (it is a device, pipe or socket).")
     with open(fd, "rb", buffering=0, closefd=True) as handle:
         digest = hashlib.sha256()
@@ -201,6 +201,18 @@ def _read_bytes(path: Path, name: str, max_bytes: int) -> tuple[bytes, str]:
             raise _Reject(f"{name} could not be read ({err.strerror or err}).") from None
     digest.update(data)
     return data, digest.hexdigest()
+
+
+def _folder_reason(path: Path, name: str) -> str:
+    """Why a folder was refused, naming what it holds (e.g. a student's submission folder)."""
+    try:
+        entries = sorted(entry.name for entry in os.scandir(path) if not entry.name.startswith("."))
+    except OSError:
+        entries = []
+    if not entries:
+        return f"{name} is an empty folder: no notebook (.ipynb) was submitted."
+    shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+    return f"{name} is a folder without a notebook (.ipynb); it holds {shown}."
 
 
 def _hash_rest(handle: io.FileIO, digest: Any, already: int) -> int:

@@ -39,18 +39,9 @@ ASSIGNMENT = '03_multiple_layer_models'
 SAMPLE_SECONDS = 0.05
 MIB = 1024 * 1024
 
-
-def _status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak resident memory) of a process, in bytes."""
-    values = {}
-    try:
-        with open('/proc/{0}/status'.format(pid)) as handle:
-            for line in handle:
-                if line.startswith(('VmRSS:', 'VmHWM:')):
-                    values[line.split(':')[0]] = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return values
+sys.path.insert(0, str(REPO_ROOT / 'tests'))  # for procfs here, and test_soak in main()
+from machine import load_average  # noqa: E402
+from procfs import cmdline, memory_status, process_tree  # noqa: E402
 
 
 def _pss(pid: int) -> int:
@@ -67,34 +58,6 @@ def _pss(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open('/proc/{0}/cmdline'.format(pid), 'rb') as handle:
-            return handle.read().replace(b'\0', b' ').decode(errors='replace')
-    except OSError:
-        return ''
-
-
-def _tree(root: int) -> dict[int, int]:
-    parents = {}
-    for entry in os.listdir('/proc'):
-        if entry.isdigit():
-            try:
-                with open('/proc/{0}/stat'.format(entry), 'rb') as handle:
-                    parents[int(entry)] = int(handle.read().rsplit(b')', 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    children: dict[int, list[int]] = {}
-    for pid, parent in parents.items():
-        children.setdefault(parent, []).append(pid)
-    found, stack = {}, [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found[child] = parents[child]
-            stack.append(child)
-    return found
 
 
 @dataclass
@@ -129,18 +92,18 @@ def profile(command: list[str], env: dict[str, str]) -> Profile:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
     result.roles[process.pid] = 'grader'
     while process.poll() is None:
-        tree = _tree(process.pid)
+        tree = process_tree(process.pid)
         total = _pss(process.pid)
         for pid, parent in tree.items():
-            role = _role(_cmdline(pid), parent, process.pid)
+            role = _role(cmdline(pid), parent, process.pid)
             if result.roles.get(pid, 'other') == 'other':
                 result.roles[pid] = role
-            status = _status(pid)
+            status = memory_status(pid)
             total += _pss(pid)
             result.peaks[pid] = max(result.peaks.get(pid, 0), status.get('VmHWM', 0))
             if result.roles[pid] == 'worker':
                 result.worker_rss.setdefault(pid, []).append(status.get('VmRSS', 0))
-        grader = _status(process.pid)
+        grader = memory_status(process.pid)
         result.grader_rss.append(grader.get('VmRSS', 0))
         result.peaks[process.pid] = max(result.peaks.get(process.pid, 0), grader.get('VmHWM', 0))
         result.tree_peak = max(result.tree_peak, total)
@@ -171,7 +134,6 @@ def main() -> int:
     parser.add_argument('--workers', type=int, default=2)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO_ROOT))
-    sys.path.insert(0, str(REPO_ROOT / 'tests'))
     from autograder.demo import write_example_submissions
     from test_soak import write_soak_class
 
@@ -181,7 +143,7 @@ def main() -> int:
         env['MLP_DATA_DIR'] = str(SHARED_MNIST)
     env.pop('MLP_COURSE_ROOT', None)
     print('machine: {0}, {1} cores; Python {2}; load average {3}'.format(
-        platform.machine(), os.cpu_count(), platform.python_version(), _load()))
+        platform.machine(), os.cpu_count(), platform.python_version(), load_average()))
     try:
         demo = write_example_submissions(REPO_ROOT, work / 'demo')
         one = profile(grade_command(work / 'grades-one', 1, [demo[0]]), env)
@@ -200,17 +162,10 @@ def main() -> int:
                 pid, batch.peaks.get(pid, 0) / MIB, growth(series) / MIB))
         print('  largest sandbox child peak {0:.0f} MiB; whole tree peak {1:.0f} MiB (PSS)'.format(
             batch.peak('sandbox') / MIB, batch.tree_peak / MIB))
-        print('load average at end: {0}'.format(_load()))
+        print('load average at end: {0}'.format(load_average()))
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _load() -> str:
-    try:
-        return ' '.join(open('/proc/loadavg').read().split()[:3])
-    except OSError:
-        return 'n/a'
 
 
 if __name__ == '__main__':

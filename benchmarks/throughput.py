@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model, load_average
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO_ROOT.parent / 'shared' / 'data' / 'mnist'
 ASSIGNMENT = '03_multiple_layer_models'
@@ -122,7 +124,8 @@ def main() -> int:
             for path in paths:
                 shutil.copyfile(path, larger / '{0}_{1}{2}'.format(path.stem, copy, path.suffix))
         print('machine: {0}, {1} cores, {2}; Python {3}; load average {4}'.format(
-            platform.machine(), os.cpu_count(), _cpu_model(), platform.python_version(), _load()))
+            platform.machine(), os.cpu_count(), cpu_model(), platform.python_version(),
+            load_average()))
         rows = []
         for label, folder, count in (('demo class', demo, len(paths)),
                                      ('demo class x{0}'.format(args.copies), larger, len(paths) * args.copies)):
@@ -153,28 +156,10 @@ def main() -> int:
             print('{0:<40} {1:>11.0f}x'.format('{0}, {1} worker(s)'.format(label, workers),
                                                seconds / (ours / count)))
         print()
-        print('load average at end: {0}'.format(_load()))
+        print('load average at end: {0}'.format(load_average()))
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo') as handle:
-            for line in handle:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return 'unknown CPU'
-
-
-def _load() -> str:
-    try:
-        return ' '.join(open('/proc/loadavg').read().split()[:3])
-    except OSError:
-        return 'n/a'
 
 
 if __name__ == '__main__':

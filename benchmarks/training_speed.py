@@ -46,6 +46,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from machine import cpu_model, load_average  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO_ROOT.parent / 'shared' / 'data' / 'mnist'
 BATCH_SIZE = 100
@@ -237,11 +239,11 @@ def main() -> int:
     if 'MLP_DATA_DIR' not in os.environ and SHARED_MNIST.is_dir():
         os.environ['MLP_DATA_DIR'] = str(SHARED_MNIST)
     print('machine: {0}, {1} cores, {2}; Python {3}, numpy {4}'.format(
-        platform.processor() or platform.machine(), os.cpu_count(), _cpu_model(),
+        platform.processor() or platform.machine(), os.cpu_count(), cpu_model(),
         platform.python_version(), np.__version__))
     print('BLAS: {0}'.format(blas_description()))
     print(coretype_note())
-    print('load average at start: {0}'.format(_load()))
+    print('load average at start: {0}'.format(load_average()))
     try:
         import torch
         print('PyTorch {0} ({1} thread)'.format(torch.__version__, 1))
@@ -259,31 +261,13 @@ def main() -> int:
             name, reference, fused, _seconds(torch64), _seconds(torch32), reference / fused,
             '{0:.2f}x'.format(reference / torch64) if torch64 else 'n/a'))
     print()
-    print('load average at end: {0}'.format(_load()))
+    print('load average at end: {0}'.format(load_average()))
     print('Targets: ref/fused <= 1.3x; ref/torch (float64) <= 1.0x.')
     return 0
 
 
 def _seconds(value: float | None) -> str:
     return 'n/a' if value is None else '{0:.3f}s'.format(value)
-
-
-def _cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo') as handle:
-            for line in handle:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return 'unknown CPU'
-
-
-def _load() -> str:
-    try:
-        return ' '.join(open('/proc/loadavg').read().split()[:3])
-    except OSError:
-        return 'n/a'
 
 
 if __name__ == '__main__':

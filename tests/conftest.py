@@ -6,7 +6,11 @@ invalid-value and divide-by-zero events (and any warning) raise.
 `mnist_dir` locates the course's MNIST `.npz` files: `$MLP_DATA_DIR` if set,
 else the shared data folder next to the repository
 (`<repo>/../shared/data/mnist`). Tests that need it are skipped, with the
-reason, when the files are absent.
+reason, when the files are absent. `mnist_env` points `$MLP_DATA_DIR` at them
+for a test module (the grader and the processes it starts read it).
+
+`demo_class` is the demo's class of lab 3 (autograder/demo.py), written once
+per test module.
 """
 
 import os
@@ -37,6 +41,29 @@ def mnist_dir():
         pytest.skip('MNIST data not found in {0} (missing {1}); set MLP_DATA_DIR or run '
                     '`mlp-autograde data fetch`.'.format(directory, ', '.join(missing)))
     return directory
+
+
+@pytest.fixture(scope='module')
+def mnist_env(mnist_dir):
+    """`$MLP_DATA_DIR` set to `mnist_dir` in this process for the module, then restored."""
+    previous = os.environ.get('MLP_DATA_DIR')
+    os.environ['MLP_DATA_DIR'] = str(mnist_dir)
+    yield
+    if previous is None:
+        os.environ.pop('MLP_DATA_DIR', None)
+    else:
+        os.environ['MLP_DATA_DIR'] = previous
+
+
+@pytest.fixture(scope='module')
+def demo_class(tmp_path_factory):
+    """A folder holding the demo class: `autograder.demo.write_example_submissions`."""
+    from autograder.demo import write_example_submissions
+    from autograder.spec import default_course_root
+
+    folder = tmp_path_factory.mktemp('demo-class')
+    write_example_submissions(default_course_root(), folder)
+    return folder
 
 
 @pytest.fixture

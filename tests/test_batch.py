@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,52 +17,13 @@ from pathlib import Path
 import pytest
 
 from autograder import batch, cli
-from autograder.demo import DEMO_ASSIGNMENT, write_example_submissions
+from autograder.demo import DEMO_ASSIGNMENT
 from autograder.spec import default_course_root, load_spec
-
-TIMING_FIELDS = ('execution_time',)
-
-
-SECONDS = re.compile(r'\d+(\.\d+)? s\b')
-
-
-def comparable(out_dir: Path) -> dict[str, object]:
-    """Every file of a grade directory, parsed, with the timing fields removed."""
-    files = {}
-    for path in sorted(Path(out_dir).iterdir()):
-        text = path.read_text(encoding='utf-8')
-        if path.name == 'summary.json':
-            data = json.loads(text)
-            data.pop('timing')
-            data.pop('graded_this_run')
-            files[path.name] = data
-        elif path.suffix == '.json':
-            data = json.loads(text)
-            for field in TIMING_FIELDS:
-                data.pop(field)
-            files[path.name] = data
-        elif path.suffix == '.html':
-            files[path.name] = SECONDS.sub('<seconds>', text)  # e.g. the class page's timing footer
-        else:
-            files[path.name] = text
-    return files
-
+from grade_dirs import comparable
 
 @pytest.fixture(scope='module')
 def spec():
     return load_spec(DEMO_ASSIGNMENT, default_course_root())
-
-
-@pytest.fixture(scope='module')
-def data_env(mnist_dir):
-    """MLP_DATA_DIR for this process and the workers it starts."""
-    previous = os.environ.get('MLP_DATA_DIR')
-    os.environ['MLP_DATA_DIR'] = str(mnist_dir)
-    yield
-    if previous is None:
-        os.environ.pop('MLP_DATA_DIR', None)
-    else:
-        os.environ['MLP_DATA_DIR'] = previous
 
 
 @pytest.fixture(scope='module')
@@ -77,14 +37,7 @@ def private_tmp(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def demo_class(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('demo-class')
-    write_example_submissions(default_course_root(), folder)
-    return folder
-
-
-@pytest.fixture(scope='module')
-def serial_run(spec, demo_class, data_env, private_tmp, tmp_path_factory):
+def serial_run(spec, demo_class, mnist_env, private_tmp, tmp_path_factory):
     """The demo class graded in this process (workers=1)."""
     out_dir = tmp_path_factory.mktemp('serial') / 'grades'
     submissions = batch.find_submissions([demo_class], spec.name)
@@ -215,7 +168,7 @@ def test_a_report_for_another_assignment_is_not_reused(serial_run, spec, demo_cl
     assert batch.existing_report(out_dir, alice, spec) is None
 
 
-def test_an_internal_grader_error_is_reported_then_graded_again(spec, demo_class, data_env, tmp_path, monkeypatch):
+def test_an_internal_grader_error_is_reported_then_graded_again(spec, demo_class, mnist_env, tmp_path, monkeypatch):
     out_dir = tmp_path / 'grades'
     [alice] = [s for s in batch.find_submissions([demo_class], spec.name) if s.student == 'alice_solution']
 
@@ -283,7 +236,7 @@ def test_a_grade_directory_in_use_by_another_grader_is_refused(spec, demo_class,
     assert list(out_dir.iterdir()) == []
 
 
-def test_grade_one_grades_content_sent_with_the_job(spec, demo_class, data_env, private_tmp):
+def test_grade_one_grades_content_sent_with_the_job(spec, demo_class, mnist_env, private_tmp):
     source = demo_class / 'alice_solution.ipynb'
     shown = '/nowhere/alice_solution.ipynb'
     from autograder.limits import Limits
@@ -292,3 +245,18 @@ def test_grade_one_grades_content_sent_with_the_job(spec, demo_class, data_env, 
     assert report.status == 'graded' and report.score > 0
     assert report.submission == shown and report.sha256 == batch.file_sha256(source)
     assert sorted(private_tmp.iterdir()) == []
+
+
+def test_an_nbgrader_student_folder_without_a_notebook_is_rejected_not_dropped(tmp_path):
+    from autograder.load import Rejection, load_submission
+    notebook_folder = tmp_path / 'submitted' / 'alice' / DEMO_ASSIGNMENT
+    notebook_folder.mkdir(parents=True)
+    (notebook_folder / 'lab.ipynb').write_text('{}')
+    pdf_folder = tmp_path / 'submitted' / 'bob' / DEMO_ASSIGNMENT
+    pdf_folder.mkdir(parents=True)
+    (pdf_folder / 'answers.pdf').write_bytes(b'%PDF-1.4')
+    found = batch.find_submissions([tmp_path], DEMO_ASSIGNMENT)
+    assert [(s.student, s.path) for s in found] == [
+        ('alice', notebook_folder / 'lab.ipynb'), ('bob', pdf_folder)]
+    rejection = load_submission(pdf_folder)
+    assert isinstance(rejection, Rejection) and 'answers.pdf' in rejection.reason

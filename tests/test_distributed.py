@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,49 +17,15 @@ from pathlib import Path
 import pytest
 
 from autograder import batch, cli
-from autograder.demo import DEMO_ASSIGNMENT, write_example_submissions
+from autograder.demo import DEMO_ASSIGNMENT
 from autograder.spec import default_course_root, load_spec
+from grade_dirs import comparable
 
 distributed = pytest.importorskip('dask.distributed')
 
-SECONDS = re.compile(r'\d+(\.\d+)? s\b')
-
-
-def comparable(out_dir: Path) -> dict[str, object]:
-    """Every file of a grade directory, parsed, with the timing fields removed."""
-    files = {}
-    for path in sorted(Path(out_dir).iterdir()):
-        text = path.read_text(encoding='utf-8')
-        if path.name == 'summary.json':
-            data = json.loads(text)
-            data.pop('timing')
-            data.pop('graded_this_run')
-            files[path.name] = data
-        elif path.suffix == '.json':
-            data = json.loads(text)
-            data.pop('execution_time')
-            files[path.name] = data
-        elif path.suffix == '.html':
-            files[path.name] = SECONDS.sub('<seconds>', text)
-        else:
-            files[path.name] = text
-    return files
-
 
 @pytest.fixture(scope='module')
-def data_env(mnist_dir):
-    """MLP_DATA_DIR for this process and the cluster's workers (they inherit it)."""
-    previous = os.environ.get('MLP_DATA_DIR')
-    os.environ['MLP_DATA_DIR'] = str(mnist_dir)
-    yield
-    if previous is None:
-        os.environ.pop('MLP_DATA_DIR', None)
-    else:
-        os.environ['MLP_DATA_DIR'] = previous
-
-
-@pytest.fixture(scope='module')
-def cluster(data_env):
+def cluster(mnist_env):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host='127.0.0.1', dashboard_address=None,
                                   silence_logs=40) as local_cluster:
@@ -73,14 +38,7 @@ def spec():
 
 
 @pytest.fixture(scope='module')
-def demo_class(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('demo-class')
-    write_example_submissions(default_course_root(), folder)
-    return folder
-
-
-@pytest.fixture(scope='module')
-def serial_grades(spec, demo_class, data_env, tmp_path_factory):
+def serial_grades(spec, demo_class, mnist_env, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp('serial') / 'grades'
     batch.grade_batch(spec, batch.find_submissions([demo_class], spec.name), out_dir, workers=1,
                       progress=False)

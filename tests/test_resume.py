@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,81 +24,20 @@ import pytest
 from autograder.batch import RUN_DIR_PREFIX
 from autograder.demo import DEMO_ASSIGNMENT, write_example_submissions
 from autograder.spec import default_course_root
+from grade_dirs import comparable
+from procfs import cmdline, process_tree, start_time, survivors, wait_until
 
 DEADLINE_SECONDS = 240
 
 
-SECONDS = re.compile(r'\d+(\.\d+)? s\b')
-
-
-def comparable(out_dir: Path) -> dict[str, object]:
-    """Every file of a grade directory, parsed, with the timing fields removed."""
-    files = {}
-    for path in sorted(Path(out_dir).iterdir()):
-        text = path.read_text(encoding='utf-8')
-        if path.name == 'summary.json':
-            data = json.loads(text)
-            data.pop('timing')
-            data.pop('graded_this_run')
-            files[path.name] = data
-        elif path.suffix == '.json':
-            data = json.loads(text)
-            data.pop('execution_time')
-            files[path.name] = data
-        elif path.suffix == '.html':
-            files[path.name] = SECONDS.sub('<seconds>', text)  # e.g. the class page's timing footer
-        else:
-            files[path.name] = text
-    return files
-
-
-def _start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (tells a process from a later one with its pid)."""
-    try:
-        with open('/proc/{0}/stat'.format(pid), 'rb') as handle:
-            fields = handle.read().rsplit(b')', 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] == b'Z' else fields[19].decode()
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/{0}/stat'.format(entry), 'rb') as handle:
-                ppid = int(handle.read().rsplit(b')', 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        tree.setdefault(ppid, []).append(int(entry))
-    return tree
-
-
 def descendants(pid: int) -> dict[int, tuple[str, str]]:
     """Every live descendant of `pid`: pid -> (start time, command line)."""
-    tree, found, stack = _children(), {}, [pid]
-    while stack:
-        for child in tree.get(stack.pop(), []):
-            start = _start_time(child)
-            if start is not None:
-                found[child] = (start, _cmdline(child))
-                stack.append(child)
+    found = {}
+    for child in process_tree(pid):
+        start = start_time(child)
+        if start is not None:
+            found[child] = (start, cmdline(child))
     return found
-
-
-def survivors(seen: dict[int, tuple[str, str]]) -> list[int]:
-    return [pid for pid, (start, _) in seen.items() if _start_time(pid) == start]
-
-
-def wait_until(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.fixture(scope='module')
@@ -184,10 +121,3 @@ def test_sigkill_mid_batch_leaves_nothing_behind_and_a_rerun_completes_it(
     assert comparable(out_dir) == comparable(uninterrupted)
     assert list(temp.iterdir()) == []
 
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open('/proc/{0}/cmdline'.format(pid), 'rb') as handle:
-            return handle.read().replace(b'\0', b' ').decode(errors='replace')
-    except OSError:
-        return ''

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ import pytest
 from autograder import sandbox
 from autograder.limits import GIB, Limits
 from autograder.sandbox import ISOLATION_LEVELS, Request, exec_untrusted
+from procfs import processes_with, wait_until
 
 AVAILABLE_LEVELS = [level for level in ISOLATION_LEVELS if level == "rlimits" or sandbox._probe(level)]
 NAMESPACED_LEVELS = [level for level in AVAILABLE_LEVELS if level != "rlimits"]
@@ -924,30 +924,6 @@ def test_training_with_the_reference_copy_matches_the_same_run_in_the_parent(tmp
 # --------------------------------------------------------------------------
 
 
-def _processes_with(fragment: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if fragment in cmdline:
-            found.append(int(entry))
-    return found
-
-
-def _wait_until(condition, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 @per_level
 def test_no_processes_or_temporary_files_are_left_behind(student_mlp_dir, level, tmp_path, monkeypatch):
     marker = f"{4000 + os.getpid() % 1000}.{AVAILABLE_LEVELS.index(level) + 1}"
@@ -962,7 +938,7 @@ def test_no_processes_or_temporary_files_are_left_behind(student_mlp_dir, level,
     monkeypatch.setattr(tempfile, "tempdir", str(temp_root))  # private: other runs may share /tmp
     outcome = run(source, [call("spawn", "spawn", None, np.ones(1))], student_mlp_dir, level)
     assert outcome.responses["spawn"].status == "ok", outcome.responses["spawn"].message
-    assert _wait_until(lambda: not _processes_with(f"sleep {marker}"), 5.0)
+    assert wait_until(lambda: not processes_with(f"sleep {marker}"), 5.0)
     assert list(temp_root.iterdir()) == []
 
 
@@ -1007,17 +983,17 @@ def test_children_die_with_the_grader(student_mlp_dir, level, tmp_path):
         grader = subprocess.Popen([sys.executable, str(script), str(student_mlp_dir)], env=env,
                                   stdout=log_file, stderr=subprocess.STDOUT)
     started = lambda: grader.poll() is not None or (  # noqa: E731
-        (not flag or os.path.exists(flag)) and (not spawn or bool(_processes_with(f"sleep {marker}"))))
+        (not flag or os.path.exists(flag)) and (not spawn or bool(processes_with(f"sleep {marker}"))))
     try:
         # Generous: on a loaded machine the grader needs a while to import numpy and start.
-        assert _wait_until(started, 90.0) and grader.poll() is None, log.read_text()
+        assert wait_until(started, 90.0) and grader.poll() is None, log.read_text()
         if flag:
-            assert _processes_with(str(private_tmp))  # the runner's command line names its folder
+            assert processes_with(str(private_tmp))  # the runner's command line names its folder
     finally:
         grader.send_signal(signal.SIGKILL)
         grader.wait()
-    assert _wait_until(lambda: not _processes_with(str(private_tmp)), 10.0)
-    assert _wait_until(lambda: not _processes_with(f"sleep {marker}"), 10.0)
+    assert wait_until(lambda: not processes_with(str(private_tmp)), 10.0)
+    assert wait_until(lambda: not processes_with(f"sleep {marker}"), 10.0)
 
 
 # --------------------------------------------------------------------------

@@ -39,6 +39,7 @@ import pytest
 
 from autograder.demo import DEMO_ASSIGNMENT, _with_solution, solution_source, write_example_submissions
 from autograder.spec import default_course_root
+from procfs import cmdline, memory_status, process_tree, start_time, survivors, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -162,52 +163,6 @@ def write_soak_class(folder: Path, count: int = CLASS_SIZE) -> dict[str, str]:
 # --- sampling a process tree -------------------------------------------------------------
 
 
-def _stat_fields(pid: int) -> list[bytes] | None:
-    try:
-        with open('/proc/{0}/stat'.format(pid), 'rb') as handle:
-            return handle.read().rsplit(b')', 1)[1].split()
-    except OSError:
-        return None
-
-
-def _rss_bytes(pid: int) -> int:
-    try:
-        with open('/proc/{0}/status'.format(pid)) as handle:
-            for line in handle:
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open('/proc/{0}/cmdline'.format(pid), 'rb') as handle:
-            return handle.read().replace(b'\0', b' ').decode(errors='replace')
-    except OSError:
-        return ''
-
-
-def _process_tree(root: int) -> dict[int, int]:
-    """pid -> parent pid for every live descendant of `root`."""
-    parents = {}
-    for entry in os.listdir('/proc'):
-        if entry.isdigit():
-            fields = _stat_fields(int(entry))
-            if fields is not None and fields[0] != b'Z':
-                parents[int(entry)] = int(fields[1])
-    children: dict[int, list[int]] = {}
-    for pid, parent in parents.items():
-        children.setdefault(parent, []).append(pid)
-    found, stack = {}, [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found[child] = parents[child]
-            stack.append(child)
-    return found
-
-
 @dataclass
 class Sampled:
     """What `sample_run` saw."""
@@ -224,12 +179,7 @@ class Sampled:
 
     def survivors(self) -> list[str]:
         """Command lines of recorded descendants that are still alive."""
-        alive = []
-        for pid, (start, command) in self.seen.items():
-            fields = _stat_fields(pid)
-            if fields is not None and fields[0] != b'Z' and fields[19].decode() == start:
-                alive.append(command)
-        return alive
+        return [self.seen[pid][1] for pid in survivors(self.seen)]
 
 
 def sample_run(command: list[str], env: dict[str, str], interval: float = 0.5,
@@ -247,22 +197,22 @@ def sample_run(command: list[str], env: dict[str, str], interval: float = 0.5,
             now = time.monotonic() - started
             if now > timeout:
                 raise TimeoutError('the grader did not finish within {0} s'.format(timeout))
-            tree = _process_tree(process.pid)
+            tree = process_tree(process.pid)
             for pid in tree:
                 if pid not in sampled.seen:
-                    fields = _stat_fields(pid)
-                    if fields is not None:
-                        sampled.seen[pid] = (fields[19].decode(), _cmdline(pid))
+                    start = start_time(pid)
+                    if start is not None:
+                        sampled.seen[pid] = (start, cmdline(pid))
             try:
                 fds = len(os.listdir('/proc/{0}/fd'.format(process.pid)))
             except OSError:
                 break
             sampled.times.append(now)
-            sampled.grader_rss.append(_rss_bytes(process.pid))
+            sampled.grader_rss.append(memory_status(process.pid).get('VmRSS', 0))
             sampled.grader_fds.append(fds)
             total = sampled.grader_rss[-1]
             for pid, parent in tree.items():
-                rss = _rss_bytes(pid)
+                rss = memory_status(pid).get('VmRSS', 0)
                 total += rss
                 if parent == process.pid and 'spawn_main' in sampled.seen.get(pid, ('', ''))[1]:
                     sampled.worker_rss.setdefault(pid, []).append((now, rss))
@@ -284,15 +234,6 @@ def growth(values: list[int]) -> int:
     steady = values[len(values) // 10:]
     third = max(1, len(steady) // 3)
     return max(steady[-third:]) - max(steady[:third])
-
-
-def wait_until(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 # --- the soak ------------------------------------------------------------------------------
@@ -368,6 +309,6 @@ def test_open_file_descriptors_stay_stable(soak):
 def test_nothing_is_left_behind(soak):
     _, out_dir, temp, sampled = soak
     assert any('child_runner.py' in command for _, command in sampled.seen.values())
-    assert wait_until(lambda: not sampled.survivors(), 20), sampled.survivors()
-    assert wait_until(lambda: list(temp.iterdir()) == [], 20), list(temp.iterdir())
+    assert wait_until(lambda: not sampled.survivors(), 20, interval=0.1), sampled.survivors()
+    assert wait_until(lambda: list(temp.iterdir()) == [], 20, interval=0.1), list(temp.iterdir())
     assert not [path.name for path in out_dir.iterdir() if path.name.startswith('.')]
