@@ -571,7 +571,9 @@ def judge_plan(plan: CheckPlan, responses: dict[str, Response], max_score: float
     try:
         verdict = plan.judge(responses)
     except ResponseProblem as problem:
-        message = str(problem) if plan.public or problem.redacted is None else problem.redacted
+        # Only hidden fixed cases have inputs to protect; a training run's inputs are MNIST images.
+        hidden_case = plan.kind == 'fixed' and not plan.public
+        message = problem.redacted if hidden_case and problem.redacted is not None else str(problem)
         verdict = Verdict(0.0, problem.status, message)
     return CheckResult(
         grade_id=plan.item.grade_id, name=plan.name, target=plan.item.target, kind=plan.kind,

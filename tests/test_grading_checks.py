@@ -429,3 +429,5 @@ def test_a_students_exception_message_is_hidden_on_hidden_cases():
         result = judge_plan(plan, {'r': response}, 1.0)
         assert result.status == 'error' and 'ValueError' in result.output
         assert (secret in result.output) == public
+    training = CheckPlan(item, 'training', 'training', False, 'a run', [], judge)
+    assert secret in judge_plan(training, {'r': response}, 1.0).output  # MNIST inputs: not secret
