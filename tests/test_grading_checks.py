@@ -431,3 +431,27 @@ def test_a_students_exception_message_is_hidden_on_hidden_cases():
         assert (secret in result.output) == public
     training = CheckPlan(item, 'training', 'training', False, 'a run', [], judge)
     assert secret in judge_plan(training, {'r': response}, 1.0).output  # MNIST inputs: not secret
+
+
+@pytest.mark.parametrize('compressed', [False, True])
+def test_leading_rows_reads_the_same_rows_as_a_full_load(tmp_path, compressed):
+    from autograder.oracle import leading_rows
+    rng = np.random.RandomState(3)
+    inputs = rng.uniform(size=(50, 7)).astype(np.float16)
+    targets = rng.randint(0, 10, size=50).astype(np.int8)
+    path = tmp_path / 'split.npz'
+    (np.savez_compressed if compressed else np.savez)(path, inputs=inputs, targets=targets)
+    for rows in (0, 1, 13, 50, 80):
+        assert np.array_equal(leading_rows(path, 'inputs', rows), inputs[:rows])
+        assert leading_rows(path, 'inputs', rows).dtype == np.float16
+        assert np.array_equal(leading_rows(path, 'targets', rows), targets[:rows])
+    fortran = tmp_path / 'fortran.npz'
+    np.savez(fortran, inputs=np.asfortranarray(inputs))
+    assert np.array_equal(leading_rows(fortran, 'inputs', 5), inputs[:5])
+
+
+def test_the_mnist_subset_matches_the_data_provider_files(mnist_dir):
+    from autograder.oracle import leading_rows
+    with np.load(mnist_dir / 'mnist-train.npz') as train:
+        expected = train['inputs'][:300]
+    assert np.array_equal(leading_rows(mnist_dir / 'mnist-train.npz', 'inputs', 300), expected)
