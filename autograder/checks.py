@@ -26,7 +26,7 @@ GRADCHECK_SHAPE = (3, 4)
 PROPERTY_SHAPE = (5, 4)
 LARGE_MAGNITUDE = 1e3
 TRAINING_REQUEST_SECONDS = 60.0  # a training run takes well under a second on an idle core
-_CHECK_TITLES = {
+CHECK_TITLES = {
     'gradcheck': 'agrees with central finite differences on random inputs',
     'property': 'properties: output shape, inputs left unmodified, finite for inputs of magnitude 1e3, batch-size independent',
     'training': 'a short seeded MNIST training run using this class matches the reference run',
@@ -186,15 +186,15 @@ class ItemPlanner:
         if kind == 'gradcheck':
             requests, judge = getattr(self, '_gradcheck_' + self.method)(check)
             return CheckPlan(self.item, check, kind, True,
-                             '{0} {1}'.format(self.what, _CHECK_TITLES[kind]), requests, judge)
+                             '{0} {1}'.format(self.what, CHECK_TITLES[kind]), requests, judge)
         if kind == 'property':
             requests, judge = getattr(self, '_property_' + self.method)(check)
             return CheckPlan(self.item, check, kind, True,
-                             '{0} {1}'.format(self.what, _CHECK_TITLES[kind]), requests, judge)
+                             '{0} {1}'.format(self.what, CHECK_TITLES[kind]), requests, judge)
         if kind == 'training':
             requests, judge = self._training(check)
             return CheckPlan(self.item, check, kind, False,
-                             '{0}: {1}'.format(self.what, _CHECK_TITLES[kind]), requests, judge)
+                             '{0}: {1}'.format(self.what, CHECK_TITLES[kind]), requests, judge)
         raise ValueError('unknown check {0!r} for item {1}'.format(check, self.item.grade_id))
 
     # fixed cases -----------------------------------------------------------

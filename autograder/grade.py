@@ -38,7 +38,7 @@ def rejected_report(spec: AssignmentSpec, student: str, submission: str, sha256:
 
 
 def _manual_result(item: Item) -> CheckResult:
-    return CheckResult(grade_id=item.grade_id, name=checks._CHECK_TITLES['manual'],
+    return CheckResult(grade_id=item.grade_id, name=checks.CHECK_TITLES['manual'],
                        target=item.target, kind='manual', status='pending', score=0.0,
                        max_score=item.points, output='Graded by your instructor.', public=True)
 

@@ -19,7 +19,7 @@ class OracleError(Exception):
 
 
 def reference_layers_module():
-    """Returns the reference `mlp.layers`, checking it is not a student copy."""
+    """Returns `mlp.layers` as imported by the grader (the reference; see `reference_layer`)."""
     import mlp.layers
     return mlp.layers
 
