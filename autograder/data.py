@@ -27,7 +27,6 @@ source can be checked before it is written.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import http.client
@@ -51,6 +50,7 @@ import numpy as np
 from tqdm import tqdm
 
 from autograder import __version__
+from autograder.atomic import atomic_output
 
 SPLITS = ("train", "valid", "test")
 IMAGE_PIXELS = 28 * 28
@@ -289,18 +289,9 @@ def verify(data_dir: str | os.PathLike | None = None, *,
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
     """Write a compressed .npz so that `path` is either the old file or the complete new one."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            np.savez_compressed(stream, **arrays)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)  # public data; mkstemp's 0600 would hide it from other users
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    # Public data: 0644, so other users of the machine can read the cache.
+    with atomic_output(path, 'wb', permissions=0o644) as stream:
+        np.savez_compressed(stream, **arrays)
 
 
 def save_split(path: str | os.PathLike, inputs: np.ndarray, labels: np.ndarray) -> Path:

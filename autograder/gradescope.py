@@ -38,11 +38,11 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
 
+from autograder.atomic import atomic_output
 from autograder.results import Report
 from autograder.spec import AssignmentSpec, SPEC_DIR, load_spec
 
@@ -354,22 +354,14 @@ def build_autograder_zip(spec: AssignmentSpec, out: Path, data_dir: Path | None 
     out = Path(out)
     members = zip_members(spec, data_dir, include_data)
     out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix='.' + out.name + '.', suffix='.tmp', dir=str(out.parent))
-    os.close(handle)
-    try:
-        with zipfile.ZipFile(temp_name, 'w', compression=zipfile.ZIP_DEFLATED) as archive:
+    with atomic_output(out, 'wb', permissions=0o644) as stream:
+        with zipfile.ZipFile(stream, 'w', compression=zipfile.ZIP_DEFLATED) as archive:
             for name, content, mode in members:
                 info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
                 info.external_attr = (0o100000 | mode) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
                 data = content.encode('utf-8') if isinstance(content, str) else Path(content).read_bytes()
                 archive.writestr(info, data)
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, out)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
     return out
 
 

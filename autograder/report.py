@@ -10,12 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import statistics
-import tempfile
 from collections import Counter
 from pathlib import Path
 
+from autograder.atomic import atomic_output
 from autograder.results import Report
 from autograder.spec import AssignmentSpec
 
@@ -25,19 +24,8 @@ _STATUS_MARK = {'passed': 'PASS', 'failed': 'FAIL', 'error': 'ERROR', 'timeout':
 
 def write_atomic(path: Path, text: str) -> None:
     """Writes `text` to `path` so readers see either the old file or the whole new one."""
-    path = Path(path)
-    handle, temp_name = tempfile.mkstemp(prefix='.' + path.name + '.', suffix='.tmp',
-                                         dir=str(path.parent))
-    try:
-        with os.fdopen(handle, 'w', encoding='utf-8', newline='') as temp_file:
-            temp_file.write(text)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
+    with atomic_output(path) as temp_file:
+        temp_file.write(text)
 
 
 def report_json(report: Report) -> str:
