@@ -9,11 +9,7 @@ derivative of that mean with respect to `outputs`. Arrays are shaped
 
 import numpy as np
 
-
-def _softmax(logits):
-    """Softmax over the last axis, shifted by the row maximum so exp cannot overflow."""
-    exp_logits = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return exp_logits / exp_logits.sum(axis=-1, keepdims=True)
+from mlp.layers import SigmoidLayer, SoftmaxLayer
 
 
 class SumOfSquaredDiffsError(object):
@@ -62,7 +58,7 @@ class CrossEntropySoftmaxError(object):
 
     def grad(self, outputs, targets):
         """Returns dE/dy = (softmax(y) - t) / B."""
-        return (_softmax(outputs) - targets) / outputs.shape[0]
+        return (SoftmaxLayer().fprop(outputs) - targets) / outputs.shape[0]
 
     def __repr__(self):
         return 'CrossEntropySoftmaxError'
@@ -99,8 +95,7 @@ class BinaryCrossEntropySigmoidError(object):
 
     def grad(self, outputs, targets):
         """Returns dE/dy = (sigmoid(y) - t) / B."""
-        probs = 0.5 * (1. + np.tanh(0.5 * outputs))
-        return (probs - targets) / outputs.shape[0]
+        return (SigmoidLayer().fprop(outputs) - targets) / outputs.shape[0]
 
     def __repr__(self):
         return 'BinaryCrossEntropySigmoidError'
