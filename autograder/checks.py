@@ -282,19 +282,10 @@ class ItemPlanner:
 
         def judge(responses):
             got = _single(_result(responses, self._id(check, 'bprop'), self.what), self.what)
-            truth, source = exact, 'the reference derivative (your fprop is not right, so its finite differences were not used)'
-            try:
-                plus = [_single(_result(responses, self._id(check, 'plus{0}'.format(k)), fprop_name), fprop_name)
-                        for k in range(len(perturbed))]
-                minus = [_single(_result(responses, self._id(check, 'minus{0}'.format(k)), fprop_name), fprop_name)
-                         for k in range(len(perturbed))]
-                if all(p.shape == outputs.shape for p in plus + minus):
-                    estimate = compare.central_differences(inputs.shape, plus, minus, grads)
-                    if compare.compare_arrays(estimate, exact, '', compare.GRADCHECK_RTOL,
-                                              compare.GRADCHECK_ATOL).ok:
-                        truth, source = estimate, 'finite differences of your fprop'
-            except ResponseProblem:
-                pass
+            truth, source = _derivative_to_judge_by(
+                responses, [self._id(check, 'plus{0}'.format(k)) for k in range(len(perturbed))],
+                [self._id(check, 'minus{0}'.format(k)) for k in range(len(perturbed))],
+                grads, exact, fprop_name)
             comparison = compare.compare_arrays(got, truth, self.what, compare.GRADCHECK_RTOL,
                                                 compare.GRADCHECK_ATOL)
             if comparison.ok:
@@ -320,26 +311,18 @@ class ItemPlanner:
                     requests.append(_call(self._id(check, '{0}{1}.{2}'.format(sign, p_index, k)),
                                           self.class_name, self.init_kwargs, 'fprop', [inputs],
                                           params=values))
-            layout.append((p_index, param.shape, param.size))
+            layout.append((p_index, param.size))
 
         def judge(responses):
             got = _result(responses, self._id(check, 'grads'), self.what)
             if len(got) != len(exact):
                 return Verdict(0.0, 'failed', '{0} returned {1} arrays, expected {2}.'.format(
                     self.what, len(got), len(exact)))
-            for p_index, shape, size in layout:
-                truth, source = exact[p_index], 'the reference derivative'
-                try:
-                    plus = [_single(_result(responses, self._id(check, 'plus{0}.{1}'.format(p_index, k)), self.what), self.what)
-                            for k in range(size)]
-                    minus = [_single(_result(responses, self._id(check, 'minus{0}.{1}'.format(p_index, k)), self.what), self.what)
-                             for k in range(size)]
-                    estimate = compare.central_differences(shape, plus, minus, grads)
-                    if compare.compare_arrays(estimate, exact[p_index], '', compare.GRADCHECK_RTOL,
-                                              compare.GRADCHECK_ATOL).ok:
-                        truth, source = estimate, 'finite differences of your fprop'
-                except (ResponseProblem, ValueError):
-                    pass
+            for p_index, size in layout:
+                truth, source = _derivative_to_judge_by(
+                    responses, [self._id(check, 'plus{0}.{1}'.format(p_index, k)) for k in range(size)],
+                    [self._id(check, 'minus{0}.{1}'.format(p_index, k)) for k in range(size)],
+                    grads, exact[p_index], self.what)
                 comparison = compare.compare_arrays(
                     got[p_index], truth, '{0}[{1}]'.format(self.what, p_index),
                     compare.GRADCHECK_RTOL, compare.GRADCHECK_ATOL)
@@ -496,6 +479,32 @@ def _training_departure(errors: np.ndarray, reference_errors, rtol: float) -> st
     worst = int(np.argmax(np.where(np.isfinite(relative), relative, np.inf)))
     return 'its mean training error differs from the reference run\'s by up to {0:.1%} (epoch {1})'.format(
         relative[worst], worst + 1)
+
+
+def _derivative_to_judge_by(responses, plus_ids, minus_ids, grads_wrt_outputs, exact, fprop_name):
+    """The derivative a gradient is judged against, and how it was obtained.
+
+    Central differences of the student's own fprop (answers to `plus_ids` and
+    `minus_ids`, one pair per perturbed element) when they agree with the
+    exact reference derivative; otherwise the reference derivative itself,
+    so a wrong fprop never costs the points of a right bprop.
+
+    Returns:
+        (derivative shaped like `exact`, a phrase naming where it came from).
+    """
+    fallback = (exact, 'the reference derivative (your fprop is not right, so its finite '
+                       'differences were not used)')
+    try:
+        plus = [_single(_result(responses, request_id, fprop_name), fprop_name) for request_id in plus_ids]
+        minus = [_single(_result(responses, request_id, fprop_name), fprop_name) for request_id in minus_ids]
+    except ResponseProblem:
+        return fallback
+    if any(output.shape != grads_wrt_outputs.shape for output in plus + minus):
+        return fallback
+    estimate = compare.central_differences(np.shape(exact), plus, minus, grads_wrt_outputs)
+    if compare.compare_arrays(estimate, exact, '', compare.GRADCHECK_RTOL, compare.GRADCHECK_ATOL).ok:
+        return estimate, 'finite differences of your fprop'
+    return fallback
 
 
 def _with_hint(message: str, hint: str) -> str:
