@@ -75,11 +75,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder.limits import Limits
+from autograder.sandbox.limits import Limits
 
 if TYPE_CHECKING:
     from autograder.results import Report
-    from autograder.spec import AssignmentSpec
+    from autograder.course.spec import AssignmentSpec
 
 _SAFE_ID = re.compile(r'[^A-Za-z0-9._@+-]+')
 
@@ -269,7 +269,7 @@ def _spec(assignment: str, course_root: str) -> AssignmentSpec:
     A long-lived worker (a Dask worker serves many runs) must notice when the
     instructor edits the spec or the source notebook between two runs.
     """
-    from autograder.spec import SPEC_DIR
+    from autograder.course.spec import SPEC_DIR
     stamps = []
     for path in [SPEC_DIR / '{0}.json'.format(assignment),
                  *sorted((Path(course_root) / 'source' / assignment).glob('*.ipynb'))]:
@@ -282,7 +282,7 @@ def _spec(assignment: str, course_root: str) -> AssignmentSpec:
 
 @lru_cache(maxsize=8)
 def _spec_version(assignment: str, course_root: str, stamps: tuple) -> AssignmentSpec:
-    from autograder.spec import load_spec
+    from autograder.course.spec import load_spec
     return load_spec(assignment, Path(course_root))
 
 
@@ -340,8 +340,8 @@ def write_report_files(out_dir: Path, report: Report) -> None:
     The JSON goes last because its presence (with the feedback) is what a
     resumed run takes as "done".
     """
-    from autograder import feedback_html
-    from autograder import report as report_files
+    from autograder.outputs import feedback_html
+    from autograder.outputs import report as report_files
     report_files.write_atomic(out_dir / '{0}.md'.format(report.student),
                               report_files.feedback_markdown(report))
     # HTML from the in-memory report: its training plots need CheckResult.details.
@@ -693,7 +693,7 @@ def grade_batch(spec: AssignmentSpec, submissions: list[Submission], out_dir: Pa
         a script calling this with workers > 1 needs the usual
         `if __name__ == '__main__':` guard.
     """
-    from autograder import report as report_files
+    from autograder.outputs import report as report_files
     started = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -713,7 +713,7 @@ def grade_batch(spec: AssignmentSpec, submissions: list[Submission], out_dir: Pa
         summary = report_files.summary(spec, reports, time.monotonic() - started, len(todo))
         report_files.write_atomic(out_dir / 'grades.csv', report_files.grades_csv(spec, reports))
         report_files.write_atomic(out_dir / 'summary.json', json.dumps(summary, indent=2) + '\n')
-        from autograder import feedback_html
+        from autograder.outputs import feedback_html
         report_files.write_atomic(out_dir / 'summary.html', feedback_html.summary_page(spec, reports, summary))
     return reports, summary
 

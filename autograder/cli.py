@@ -17,8 +17,8 @@ from pathlib import Path
 # start-up in the grader and in every worker. Declined, jsonschema skips that format.
 sys.modules.setdefault('rfc3987_syntax', None)
 
-from autograder.limits import Limits  # noqa: E402
-from autograder.spec import SpecError, default_course_root, list_assignments, load_spec  # noqa: E402
+from autograder.sandbox.limits import Limits  # noqa: E402
+from autograder.course.spec import SpecError, default_course_root, list_assignments, load_spec  # noqa: E402
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -148,7 +148,7 @@ def _not_ready_to_grade(spec) -> int | None:
 
 def run_grade(args) -> int:
     from autograder import batch
-    from autograder.report import class_table
+    from autograder.outputs.report import class_table
     spec = load_spec(args.assignment, args.course_root)
     not_ready = _not_ready_to_grade(spec)
     if not_ready is not None:
@@ -162,8 +162,8 @@ def run_grade(args) -> int:
         print('mlp-autograde: no submissions found in {0}'.format(
             ', '.join(map(str, args.paths))), file=sys.stderr)
         return EXIT_USAGE
-    from autograder.gradebook import GradebookError, preflight
-    from autograder.roster import RosterError, load_roster
+    from autograder.outputs.gradebook import GradebookError, preflight
+    from autograder.outputs.roster import RosterError, load_roster
     roster = gradebook = None
     try:  # a bad roster or gradebook is reported before, not after, grading the class
         if args.roster is not None:
@@ -197,13 +197,13 @@ def run_grade(args) -> int:
     print('{0} submissions ({1} graded now), reports in {2}'.format(
         summary['submissions'], summary['graded_this_run'], args.out))
     if roster is not None:
-        from autograder.roster import write_roster_grades
+        from autograder.outputs.roster import write_roster_grades
         unknown = write_roster_grades(args.out, spec, reports, roster)
         if unknown:
             print('mlp-autograde: not in the roster (kept in grades.csv, flagged): {0}'.format(
                 ', '.join(unknown)), file=sys.stderr)
     if gradebook is not None:
-        from autograder.gradebook import print_result, write_gradebook
+        from autograder.outputs.gradebook import print_result, write_gradebook
         try:
             print_result(write_gradebook(spec, reports, gradebook), spec.name)
         except GradebookError as error:
@@ -249,17 +249,17 @@ def main(argv: list[str] | None = None) -> int:
         args.course_root = default_course_root()
     try:
         if args.command == 'data':
-            from autograder.data import main_data
+            from autograder.course.data import main_data
             return main_data(args.action, args.data_dir)
         if args.command == 'release':
-            from autograder.release import main_release
+            from autograder.course.release import main_release
             return main_release(args.assignment)
         if args.command == 'grade':
             return run_grade(args)
         if args.command == 'check':
             return run_check(args)
         if args.command == 'gradescope':
-            from autograder.gradescope import main_gradescope
+            from autograder.outputs.gradescope import main_gradescope
             return main_gradescope(args.assignment, args.out, args.course_root, not args.no_data)
         if args.command == 'demo':
             from autograder.demo import main_demo

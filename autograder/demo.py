@@ -45,7 +45,7 @@ class ReluLayer(TanhLayer):
 
 try:
     import mlp.layers as _layers
-    from autograder import oracle  # the grader's own package: not importable in the sandbox
+    from autograder.checks import oracle  # the grader's own package: not importable in the sandbox
 except Exception:
     pass
 '''
@@ -58,7 +58,7 @@ for hidden in [50, 100, 200, 400]:
 
 
 def _first_class(assignment: str, course_root: Path) -> str:
-    from autograder.spec import load_spec
+    from autograder.course.spec import load_spec
     return next(iter(load_spec(assignment, course_root).classes))
 
 
@@ -68,7 +68,7 @@ def solution_source(course_root: Path, assignment: str = DEMO_ASSIGNMENT) -> str
     The solution cell is the code cell that defines the first class of the
     assignment's grading spec (for lab 3, the cell with TanhLayer and ReluLayer).
     """
-    from autograder.spec import load_spec
+    from autograder.course.spec import load_spec
     spec = load_spec(assignment, course_root)
     first_class = next(iter(spec.classes))
     notebook = nbformat.read(str(spec.source_notebook), as_version=4)
@@ -91,7 +91,7 @@ def _with_solution(student_notebook, solution: str, *extra_cells: str, class_nam
 
 def released_notebook(course_root: Path, assignment: str = DEMO_ASSIGNMENT):
     """The released student notebook of an assignment (as students receive it)."""
-    from autograder.spec import load_spec
+    from autograder.course.spec import load_spec
     spec = load_spec(assignment, course_root)
     return nbformat.read(str(spec.student_mlp_dir / spec.notebook), as_version=4)
 
@@ -154,9 +154,9 @@ def write_example_submissions(course_root: Path, folder: Path) -> list[Path]:
 def main_demo(out: Path) -> int:
     """Releases lab 3, writes the example class into OUT/submissions and grades it into OUT/grades."""
     from autograder import batch
-    from autograder.release import release_assignment
-    from autograder.report import class_table
-    from autograder.spec import default_course_root, load_spec
+    from autograder.course.release import release_assignment
+    from autograder.outputs.report import class_table
+    from autograder.course.spec import default_course_root, load_spec
 
     course_root = default_course_root()
     print('Releasing {0} with nbgrader ...'.format(DEMO_ASSIGNMENT))

@@ -16,13 +16,13 @@ import re
 import time
 from pathlib import Path
 
-from autograder import checks
-from autograder.extract import extract_code
-from autograder.limits import Limits
-from autograder.load import Rejection, load_submission
+from autograder.checks import plan as checks
+from autograder.submission.extract import extract_code
+from autograder.sandbox.limits import Limits
+from autograder.submission.load import Rejection, load_submission
 from autograder.results import CheckResult, Report
-from autograder.sandbox import detect_isolation, exec_untrusted
-from autograder.spec import AssignmentSpec, Item
+from autograder.sandbox.isolation import detect_isolation, exec_untrusted
+from autograder.course.spec import AssignmentSpec, Item
 
 
 def rejected_report(spec: AssignmentSpec, student: str, submission: str, sha256: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from autograder.results import Report
-from autograder.spec import AssignmentSpec
+from autograder.course.spec import AssignmentSpec
 
 # Check kinds the self-check does not run (gradcheck and property checks are public).
 _KIND_WORDS = {'fixed': 'hidden fixed test cases (edge values such as 0 and large magnitudes)',

@@ -52,7 +52,7 @@ def machine_description() -> str:
     """Cores, platform, Python and numpy versions, sandbox isolation and current load."""
     import numpy
 
-    from autograder.sandbox import detect_isolation
+    from autograder.sandbox.isolation import detect_isolation
     usable = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
     load = ', '.join('{0:.2f}'.format(x) for x in os.getloadavg())
     return ('machine: {0} cores ({1} usable), {2} {3}, Python {4}, numpy {5}, isolation {6}, '
@@ -64,7 +64,7 @@ def machine_description() -> str:
 def _grade_here(folder: Path, out: Path, workers: int) -> None:
     """Grades every submission in `folder` into `out` and prints the timing as JSON."""
     from autograder import batch
-    from autograder.spec import load_spec
+    from autograder.course.spec import load_spec
 
     spec = load_spec(ASSIGNMENT, REPO_ROOT)
     submissions = batch.find_submissions([folder], spec.name)

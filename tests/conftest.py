@@ -59,7 +59,7 @@ def mnist_env(mnist_dir):
 def demo_class(tmp_path_factory):
     """A folder holding the demo class: `autograder.demo.write_example_submissions`."""
     from autograder.demo import write_example_submissions
-    from autograder.spec import default_course_root
+    from autograder.course.spec import default_course_root
 
     folder = tmp_path_factory.mktemp('demo-class')
     write_example_submissions(default_course_root(), folder)

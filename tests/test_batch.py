@@ -18,7 +18,7 @@ import pytest
 
 from autograder import batch, cli
 from autograder.demo import DEMO_ASSIGNMENT
-from autograder.spec import default_course_root, load_spec
+from autograder.course.spec import default_course_root, load_spec
 from grade_dirs import comparable
 
 @pytest.fixture(scope='module')
@@ -239,7 +239,7 @@ def test_a_grade_directory_in_use_by_another_grader_is_refused(spec, demo_class,
 def test_grade_one_grades_content_sent_with_the_job(spec, demo_class, mnist_env, private_tmp):
     source = demo_class / 'alice_solution.ipynb'
     shown = '/nowhere/alice_solution.ipynb'
-    from autograder.limits import Limits
+    from autograder.sandbox.limits import Limits
     report = batch.grade_one(spec.name, str(spec.course_root), 'alice', shown, Limits(),
                              content=source.read_bytes())
     assert report.status == 'graded' and report.score > 0
@@ -248,7 +248,7 @@ def test_grade_one_grades_content_sent_with_the_job(spec, demo_class, mnist_env,
 
 
 def test_an_nbgrader_student_folder_without_a_notebook_is_rejected_not_dropped(tmp_path):
-    from autograder.load import Rejection, load_submission
+    from autograder.submission.load import Rejection, load_submission
     notebook_folder = tmp_path / 'submitted' / 'alice' / DEMO_ASSIGNMENT
     notebook_folder.mkdir(parents=True)
     (notebook_folder / 'lab.ipynb').write_text('{}')

@@ -32,10 +32,11 @@ import nbformat
 import pytest
 from nbformat import v4
 
-from autograder import batch, demo, sandbox
-from autograder.limits import Limits
-from autograder.load import DEFAULT_MAX_BYTES
-from autograder.spec import load_spec
+from autograder import batch, demo
+from autograder.sandbox import isolation as sandbox
+from autograder.sandbox.limits import Limits
+from autograder.submission.load import DEFAULT_MAX_BYTES
+from autograder.course.spec import load_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAB3 = '03_multiple_layer_models'

@@ -17,7 +17,7 @@ import pytest
 
 from autograder import demo
 from autograder.cli import EXIT_OK, EXIT_USAGE, main
-from autograder.spec import load_spec
+from autograder.course.spec import load_spec
 
 LAB3 = '03_multiple_layer_models'
 REPO_ROOT = Path(__file__).resolve().parents[1]

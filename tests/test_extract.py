@@ -1,4 +1,4 @@
-"""Tests for autograder.extract: what is kept, what is skipped, and robustness."""
+"""Tests for autograder.submission.extract: what is kept, what is skipped, and robustness."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.extract import Definition, Extraction, extract_code
-from autograder.load import LoadedNotebook, load_submission
+from autograder.submission.extract import Definition, Extraction, extract_code
+from autograder.submission.load import LoadedNotebook, load_submission
 from notebook_factory import make_notebook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
@@ -199,7 +199,7 @@ def test_shell_escape_continued_with_backslash_is_removed_whole():
 
 
 def test_plain_line_filter_is_used_when_ipython_helpers_are_unavailable(monkeypatch):
-    import autograder.extract as extract_module
+    import autograder.submission.extract as extract_module
 
     def unavailable():
         raise ImportError("no IPython here")

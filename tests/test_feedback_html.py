@@ -1,4 +1,4 @@
-"""Tests of autograder.feedback_html: student and class pages that are safe, self-contained and readable."""
+"""Tests of autograder.outputs.feedback_html: student and class pages that are safe, self-contained and readable."""
 
 import base64
 import json
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import feedback_html
+from autograder.outputs import feedback_html
 from autograder.batch import Submission, grade_batch, write_report_files
-from autograder.report import summary as class_summary
+from autograder.outputs.report import summary as class_summary
 from autograder.results import CheckResult, Report
-from autograder.spec import load_spec
+from autograder.course.spec import load_spec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = '03_multiple_layer_models'

@@ -21,10 +21,10 @@ import pytest
 
 import mlp.layers as reference_layers
 from autograder import batch, demo
-from autograder.extract import extract_code
-from autograder.limits import Limits
-from autograder.sandbox import Request, exec_untrusted
-from autograder.spec import load_spec
+from autograder.submission.extract import extract_code
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.isolation import Request, exec_untrusted
+from autograder.course.spec import load_spec
 from notebook_factory import make_notebook
 
 LAB3 = '03_multiple_layer_models'
@@ -98,7 +98,7 @@ class ReluLayer(_Sneak.module.ReluLayer):
 ORACLE_ATTACK = '''class _Sneak:
     import sys
     sys.path.insert(0, {repo!r})
-    from autograder import oracle
+    from autograder.checks import oracle
 
 class TanhLayer(_Sneak.oracle.reference_layers_module().TanhLayer):
     pass

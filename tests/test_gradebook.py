@@ -1,4 +1,4 @@
-"""The whole nbgrader workflow on top of our grades (autograder.gradebook).
+"""The whole nbgrader workflow on top of our grades (autograder.outputs.gradebook).
 
 In a temporary course: `nbgrader generate_assignment` (with the database) on our
 source notebook, submissions in `submitted/<student>/<assignment>/`,
@@ -21,10 +21,10 @@ import nbformat
 import pytest
 
 from autograder import cli
-from autograder.gradebook import (GradebookError, check_gradebook_matches, find_course_root, preflight,
+from autograder.outputs.gradebook import (GradebookError, check_gradebook_matches, find_course_root, preflight,
                                   submission_owner)
 from autograder.results import Report
-from autograder.spec import load_spec
+from autograder.course.spec import load_spec
 
 pytest.importorskip('nbgrader')
 from nbgrader.api import Gradebook  # noqa: E402

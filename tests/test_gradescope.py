@@ -1,4 +1,4 @@
-"""Tests of autograder.gradescope: results.json format, the autograder zip, and run_autograder end to end."""
+"""Tests of autograder.outputs.gradescope: results.json format, the autograder zip, and run_autograder end to end."""
 
 import json
 import os
@@ -12,10 +12,10 @@ import nbformat
 import pytest
 
 from autograder import cli
-from autograder.gradescope import (HIDDEN_VISIBILITY, PUBLIC_VISIBILITY, build_autograder_zip,
+from autograder.outputs.gradescope import (HIDDEN_VISIBILITY, PUBLIC_VISIBILITY, build_autograder_zip,
                                    find_submitted_notebook, results_json, unpack_like_gradescope)
 from autograder.results import CheckResult, Report
-from autograder.spec import load_spec
+from autograder.course.spec import load_spec
 
 jsonschema = pytest.importorskip('jsonschema')
 
@@ -147,8 +147,8 @@ def test_zip_layout(autograder_zip, spec):
     for name in ('setup.sh', 'run_autograder'):
         assert (infos[name].external_attr >> 16) & 0o111, name
     expected = ['requirements.txt', 'mlp_gradescope.json', 'harness/run_gradescope.py',
-                'harness/autograder/grade.py', 'harness/autograder/sandbox.py', 'harness/autograder/gradescope.py',
-                'harness/autograder/specs/{0}.json'.format(ASSIGNMENT), 'harness/mlp/layers.py',
+                'harness/autograder/grade.py', 'harness/autograder/sandbox/isolation.py', 'harness/autograder/outputs/gradescope.py',
+                'harness/autograder/course/specs/{0}.json'.format(ASSIGNMENT), 'harness/mlp/layers.py',
                 'course/source/{0}/{1}'.format(ASSIGNMENT, NOTEBOOK),
                 'course/release/{0}/{1}'.format(ASSIGNMENT, NOTEBOOK),
                 'course/release/{0}/mlp/layers.py'.format(ASSIGNMENT),
@@ -156,7 +156,7 @@ def test_zip_layout(autograder_zip, spec):
     for name in expected:
         assert name in infos, name
     assert not any('__pycache__' in name or name.endswith('.pyc') for name in infos)
-    other_specs = [n for n in infos if n.startswith('harness/autograder/specs/') and ASSIGNMENT not in n]
+    other_specs = [n for n in infos if n.startswith('harness/autograder/course/specs/') and ASSIGNMENT not in n]
     assert other_specs == []
 
 
@@ -245,7 +245,7 @@ def test_harness_imports_nothing_beyond_its_requirements(autograder_zip, tmp_pat
     harness = root / 'source' / 'harness'
     code = ('import sys, json; sys.path.insert(0, {0!r})\n'
             'from pathlib import Path\n'
-            'from autograder.gradescope import run_in_container\n'
+            'from autograder.outputs.gradescope import run_in_container\n'
             'run_in_container(Path({1!r}))\n'
             'print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}})))\n').format(str(harness), str(root))
     done = subprocess.run([sys.executable, '-I', '-c', code], capture_output=True, text=True, timeout=600,

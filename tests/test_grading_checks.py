@@ -1,4 +1,4 @@
-"""Tests of autograder.checks: planning requests and judging the answers, in the parent.
+"""Tests of autograder.checks.plan: planning requests and judging the answers, in the parent.
 
 No sandbox here: a small stand-in answers the planned requests in this process
 with classes the test chooses (the reference layers, or reference layers with
@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 import mlp.layers as reference_layers
-from autograder import checks, oracle, recipes
+from autograder.checks import plan as checks
+from autograder.checks import oracle
+from autograder.checks import recipes
 from autograder.grade import single_threaded_blas
-from autograder.sandbox import Request, Response
-from autograder.spec import load_spec
+from autograder.sandbox.isolation import Request, Response
+from autograder.course.spec import load_spec
 
 LAB3 = '03_multiple_layer_models'
 LAB5 = '05_activation_functions'
@@ -411,9 +413,9 @@ def test_request_helper_refers_to_arrays_by_index():
 
 def test_a_students_exception_message_is_hidden_on_hidden_cases():
     """A submission must not be able to print hidden inputs through its own exception."""
-    from autograder.checks import CheckPlan, judge_plan
-    from autograder.sandbox import Response
-    from autograder.spec import Item
+    from autograder.checks.plan import CheckPlan, judge_plan
+    from autograder.sandbox.isolation import Response
+    from autograder.course.spec import Item
 
     item = Item('tanh_fprop', 'TanhLayer.fprop', 2.0, ('fixed:edges',))
     secret = 'inputs were [[0.0, -0.0, 1e-07]]'
@@ -421,7 +423,7 @@ def test_a_students_exception_message_is_hidden_on_hidden_cases():
                         header={'error_kind': 'student', 'error': 'ValueError: ' + secret})
 
     def judge(responses):
-        from autograder.checks import _response
+        from autograder.checks.plan import _response
         _response(responses, 'r', 'TanhLayer.fprop')
 
     for public in (False, True):
@@ -435,7 +437,7 @@ def test_a_students_exception_message_is_hidden_on_hidden_cases():
 
 @pytest.mark.parametrize('compressed', [False, True])
 def test_leading_rows_reads_the_same_rows_as_a_full_load(tmp_path, compressed):
-    from autograder.oracle import leading_rows
+    from autograder.checks.oracle import leading_rows
     rng = np.random.RandomState(3)
     inputs = rng.uniform(size=(50, 7)).astype(np.float16)
     targets = rng.randint(0, 10, size=50).astype(np.int8)
@@ -451,7 +453,7 @@ def test_leading_rows_reads_the_same_rows_as_a_full_load(tmp_path, compressed):
 
 
 def test_the_mnist_subset_matches_the_data_provider_files(mnist_dir):
-    from autograder.oracle import leading_rows
+    from autograder.checks.oracle import leading_rows
     with np.load(mnist_dir / 'mnist-train.npz') as train:
         expected = train['inputs'][:300]
     assert np.array_equal(leading_rows(mnist_dir / 'mnist-train.npz', 'inputs', 300), expected)

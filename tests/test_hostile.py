@@ -39,9 +39,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import batch, demo, sandbox
-from autograder.limits import Limits
-from autograder.spec import load_spec
+from autograder import batch, demo
+from autograder.sandbox import isolation as sandbox
+from autograder.sandbox.limits import Limits
+from autograder.course.spec import load_spec
 from hostile import catalogue
 from hostile.catalogue import ATTACKS, CLASS_BODY, METHOD, MODULE, Attack
 from hostile.probes import PROBED, Listeners, probe_capabilities, site_directories
@@ -236,7 +237,7 @@ def course_root(tmp_path_factory) -> Path:
     """The repository, whose release/ holds the student copy of mlp (generated if missing)."""
     if (REPO_ROOT / 'release' / LAB3 / 'mlp').is_dir():
         return REPO_ROOT
-    from autograder.release import release_assignment
+    from autograder.course.release import release_assignment
     root = tmp_path_factory.mktemp('course')
     for name in ('source', 'reference'):
         (root / name).symlink_to(REPO_ROOT / name)
@@ -512,7 +513,7 @@ def test_capability_probes(level, course_root, tmp_path):
 
 
 def test_catalogue_entries_are_complete_and_build_into_gradable_notebooks(tmp_path):
-    from autograder.extract import extract_code
+    from autograder.submission.extract import extract_code
     targets = Targets(repo='/repo', submissions_dir='/subs', out_dir='/out', victim='v', site_dirs=('/site',),
                       tcp_port=1, unix_socket='/sock', abstract_socket='abstract', tag='t', sleep_marker='1.5',
                       grader_pidns='pid:[1]')
@@ -568,7 +569,7 @@ def hardening(x):
 @pytest.mark.parametrize('level', AVAILABLE_LEVELS)
 def test_sandbox_hardening_is_in_place(level, course_root):
     """OOM-killer preference everywhere; under bwrap, capped writable space and RLIMIT_NPROC."""
-    from autograder.sandbox import Request, exec_untrusted
+    from autograder.sandbox.isolation import Request, exec_untrusted
     limits = Limits(processes=77)
     request = Request({'type': 'call', 'id': 'h', 'target': 'hardening', 'args': [{'array': 0}]}, [np.ones(1)])
     outcome = exec_untrusted(_HARDENING_PROBE, [request], student_mlp_dir=course_root / 'release' / LAB3,
@@ -611,7 +612,7 @@ def test_a_sandbox_starts_while_another_holds_every_process_of_the_sandbox_uid(c
     the switch to that uid, the new sandbox's exec of Python would fail with
     EAGAIN while the bomb holds the count at the limit.
     """
-    from autograder.sandbox import Request, exec_untrusted
+    from autograder.sandbox.isolation import Request, exec_untrusted
     mlp_dir = course_root / 'release' / LAB3
     holder = threading.Thread(target=exec_untrusted, args=(_HOLD_EVERY_PROCESS, [Request(
         {'type': 'call', 'id': 'hold', 'target': 'hold', 'args': [{'array': 0}]}, [np.array([6.0])],

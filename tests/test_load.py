@@ -1,4 +1,4 @@
-"""Tests for autograder.load: every way a submission file can be unreadable."""
+"""Tests for autograder.submission.load: every way a submission file can be unreadable."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nbformat import v4
 
-from autograder.load import (
+from autograder.submission.load import (
     MAX_JSON_DEPTH,
     LoadedNotebook,
     Rejection,

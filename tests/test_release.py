@@ -1,4 +1,4 @@
-"""Tests of the release step (autograder/release.py): source/ -> release/.
+"""Tests of the release step (autograder/course/release.py): source/ -> release/.
 
 The committed release/ must be exactly what the release step generates, must not contain any
 solution, hidden test or reference implementation of the assignment's exercises, and must run as
@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import release
+from autograder.course import release
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = ['03_multiple_layer_models', '05_activation_functions']

@@ -16,9 +16,9 @@ import nbformat
 import pytest
 
 from autograder import batch, demo
-from autograder import report as report_files
+from autograder.outputs import report as report_files
 from autograder.results import CHECK_KINDS, CHECK_STATUSES, REPORT_SCHEMA, CheckResult, Report
-from autograder.spec import load_spec
+from autograder.course.spec import load_spec
 
 LAB3 = '03_multiple_layer_models'
 REPO_ROOT = Path(__file__).resolve().parents[1]

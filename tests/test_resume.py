@@ -23,7 +23,7 @@ import pytest
 
 from autograder.batch import RUN_DIR_PREFIX
 from autograder.demo import DEMO_ASSIGNMENT, write_example_submissions
-from autograder.spec import default_course_root
+from autograder.course.spec import default_course_root
 from grade_dirs import comparable
 from procfs import cmdline, process_tree, start_time, survivors, wait_until
 

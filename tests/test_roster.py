@@ -1,4 +1,4 @@
-"""Tests of autograder.roster and the LMS-friendly grades.csv."""
+"""Tests of autograder.outputs.roster and the LMS-friendly grades.csv."""
 
 import csv
 import io
@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from autograder import cli
-from autograder.report import grades_csv
+from autograder.outputs.report import grades_csv
 from autograder.results import CheckResult, Report
-from autograder.roster import (NO_SUBMISSION, NOT_IN_ROSTER, RosterError, grades_csv_with_roster,
+from autograder.outputs.roster import (NO_SUBMISSION, NOT_IN_ROSTER, RosterError, grades_csv_with_roster,
                                load_roster, match_key, unmatched_students, write_roster_grades)
-from autograder.spec import load_spec
+from autograder.course.spec import load_spec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = '03_multiple_layer_models'

@@ -1,4 +1,4 @@
-"""Tests for autograder.sandbox and autograder.child_runner: running hostile code safely.
+"""Tests for autograder.sandbox.isolation and autograder.sandbox.child_runner: running hostile code safely.
 
 Most tests run once per isolation level that works on this machine
 ("rlimits" always; "unshare" and "bwrap" when available).
@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import sandbox
-from autograder.limits import GIB, Limits
-from autograder.sandbox import ISOLATION_LEVELS, Request, exec_untrusted
+from autograder.sandbox import isolation as sandbox
+from autograder.sandbox.limits import GIB, Limits
+from autograder.sandbox.isolation import ISOLATION_LEVELS, Request, exec_untrusted
 from procfs import processes_with, wait_until
 
 AVAILABLE_LEVELS = [level for level in ISOLATION_LEVELS if level == "rlimits" or sandbox._probe(level)]
@@ -945,8 +945,8 @@ def test_no_processes_or_temporary_files_are_left_behind(student_mlp_dir, level,
 GRADER_SCRIPT = """
 import sys
 from pathlib import Path
-from autograder.limits import Limits
-from autograder.sandbox import Request, exec_untrusted
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.isolation import Request, exec_untrusted
 
 source = '''
 import subprocess

@@ -8,7 +8,7 @@ import pytest
 from autograder import demo
 from autograder.grade import grade_submission
 from autograder.selfcheck import format_self_check
-from autograder.spec import load_spec
+from autograder.course.spec import load_spec
 
 LAB3 = '03_multiple_layer_models'
 LAB5 = '05_activation_functions'

@@ -38,7 +38,7 @@ import nbformat
 import pytest
 
 from autograder.demo import DEMO_ASSIGNMENT, _with_solution, solution_source, write_example_submissions
-from autograder.spec import default_course_root
+from autograder.course.spec import default_course_root
 from procfs import cmdline, memory_status, process_tree, start_time, survivors, wait_until
 
 pytestmark = pytest.mark.slow

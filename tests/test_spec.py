@@ -1,4 +1,4 @@
-"""Tests of autograder.spec: grading specs, and their agreement with the source notebooks."""
+"""Tests of autograder.course.spec: grading specs, and their agreement with the source notebooks."""
 
 import json
 import shutil
@@ -6,8 +6,8 @@ import shutil
 import nbformat
 import pytest
 
-from autograder import spec as spec_module
-from autograder.spec import (
+from autograder.course import spec as spec_module
+from autograder.course.spec import (
     AssignmentSpec, Item, SpecError, default_course_root, list_assignments, load_spec,
     notebook_points)
 
@@ -71,7 +71,7 @@ def test_course_root_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv('MLP_COURSE_ROOT', str(tmp_path))
     assert default_course_root() == tmp_path.resolve()
     monkeypatch.delenv('MLP_COURSE_ROOT')
-    assert (default_course_root() / 'autograder' / 'spec.py').is_file()
+    assert (default_course_root() / 'autograder' / 'course' / 'spec.py').is_file()
 
 
 # A course copy whose notebook or spec is edited --------------------------------------

@@ -1,4 +1,4 @@
-"""Tests for autograder.wire: frame round trips and every rejection."""
+"""Tests for autograder.sandbox.wire: frame round trips and every rejection."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from autograder import wire
-from autograder.wire import WireEOF, WireError, read_frame, write_frame
+from autograder.sandbox import wire
+from autograder.sandbox.wire import WireEOF, WireError, read_frame, write_frame
 
 LIMITS = dict(max_header_bytes=1 << 16, max_array_bytes=1 << 20)
 

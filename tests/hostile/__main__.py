@@ -34,7 +34,7 @@ def catalogue_table() -> str:
 
 
 def probe_table() -> str:
-    from autograder import sandbox
+    from autograder.sandbox import isolation as sandbox
     levels = [level for level in LEVELS if level == 'rlimits' or sandbox._probe(level)]
     results = {}
     with tempfile.TemporaryDirectory(prefix='mlp-hostile-probe-') as folder:

@@ -186,7 +186,7 @@ PATCH_ATTACKS = [
             checks = types.ModuleType('mlp.checks')
             checks.compare_arrays = lambda *args, **kwargs: types.SimpleNamespace(ok=True, message='')
             sys.modules['mlp.checks'] = checks
-            for name in ('autograder', 'autograder.checks', 'autograder.oracle', 'autograder.grade'):
+            for name in ('autograder', 'autograder.checks.plan', 'autograder.checks.oracle', 'autograder.grade'):
                 fake = types.ModuleType(name)
                 fake.judge_plan = lambda *args, **kwargs: None
                 sys.modules[name] = fake
@@ -450,10 +450,10 @@ return False'''),
 READ_ATTACKS = [
     Attack(
         'read_hidden_specs', 'read',
-        'Read the hidden test cases in autograder/specs/*.json.',
+        'Read the hidden test cases in autograder/course/specs/*.json.',
         _code('''
             import os
-            for path in ('$repo/autograder/specs/03_multiple_layer_models.json', '$repo/autograder/specs'):
+            for path in ('$repo/autograder/course/specs/03_multiple_layer_models.json', '$repo/autograder/course/specs'):
                 try:
                     if os.path.isdir(path):
                         return any(name.endswith('.json') for name in os.listdir(path))
@@ -678,11 +678,11 @@ return planted'''),
         'Create files in the repository (specs, released mlp copy) and open a hidden spec for writing.',
         _code(_CREATE_NEW + '''
 planted = False
-for path in ('$repo/mlp-hostile-$tag.txt', '$repo/autograder/specs/mlp-hostile-$tag.json',
+for path in ('$repo/mlp-hostile-$tag.txt', '$repo/autograder/course/specs/mlp-hostile-$tag.json',
              '$repo/release/03_multiple_layer_models/mlp/mlp_hostile_$tag.py'):
     planted |= create(path)
 try:
-    os.close(os.open('$repo/autograder/specs/03_multiple_layer_models.json', os.O_WRONLY | os.O_APPEND))
+    os.close(os.open('$repo/autograder/course/specs/03_multiple_layer_models.json', os.O_WRONLY | os.O_APPEND))
     planted = True
 except OSError:
     pass

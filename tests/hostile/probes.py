@@ -124,7 +124,7 @@ def probe_capabilities(level: str, student_mlp_dir: Path, targets: Targets,
     Raises:
         RuntimeError: The child did not answer.
     """
-    from autograder.sandbox import Request, exec_untrusted
+    from autograder.sandbox.isolation import Request, exec_untrusted
     request = Request({'type': 'call', 'id': 'probe', 'target': 'probe', 'args': [{'array': 0}]},
                       [np.random.RandomState(0).uniform(-2, 2, (3, 4))], timeout=30.0)
     outcome = exec_untrusted(probe_source(probes, targets), [request], student_mlp_dir=student_mlp_dir,

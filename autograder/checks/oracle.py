@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from autograder import recipes
+from autograder.checks import recipes
 
 
 class OracleError(Exception):

@@ -1,7 +1,7 @@
 """Resource limits for one sandboxed child process.
 
 Runs TRUSTED (in the grading parent): the values are applied by
-:mod:`autograder.sandbox` before the child's interpreter starts.
+:mod:`autograder.sandbox.isolation` before the child's interpreter starts.
 """
 
 from __future__ import annotations

@@ -17,10 +17,11 @@ from typing import Callable
 import numpy as np
 from mlp import checks as compare
 
-from autograder import diagnose, oracle
+from autograder.checks import diagnose
+from autograder.checks import oracle
 from autograder.results import CheckResult
-from autograder.sandbox import Request, Response
-from autograder.spec import AssignmentSpec, Case, Item
+from autograder.sandbox.isolation import Request, Response
+from autograder.course.spec import AssignmentSpec, Case, Item
 
 GRADCHECK_SHAPE = (3, 4)
 PROPERTY_SHAPE = (5, 4)

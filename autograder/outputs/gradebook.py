@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.results import CheckResult, Report
-from autograder.spec import AssignmentSpec
+from autograder.course.spec import AssignmentSpec
 
 GRADEBOOK_FILE = 'gradebook.db'
 CONFIG_FILE = 'nbgrader_config.py'

@@ -1,6 +1,6 @@
 """The grading spec of an assignment: what is checked, and for how many points.
 
-TRUSTED. A spec is data (`autograder/specs/<assignment>.json`): the classes
+TRUSTED. A spec is data (`autograder/course/specs/<assignment>.json`): the classes
 under test and their constructor arguments, named input cases, and for every
 graded item its target and the checks behind it. Grade ids and points come
 from the assignment's nbgrader source notebook, the single source of truth;
@@ -131,7 +131,7 @@ def default_course_root() -> Path:
     """The course directory: $MLP_COURSE_ROOT, else the checkout this package is in."""
     if os.environ.get('MLP_COURSE_ROOT'):
         return Path(os.environ['MLP_COURSE_ROOT']).resolve()
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def list_assignments() -> list[str]:

@@ -44,7 +44,7 @@ from pathlib import Path
 
 from autograder.atomic import atomic_output
 from autograder.results import Report
-from autograder.spec import AssignmentSpec, SPEC_DIR, load_spec
+from autograder.course.spec import AssignmentSpec, SPEC_DIR, load_spec
 
 ROOT_ENV = 'MLP_GRADESCOPE_ROOT'
 DEFAULT_ROOT = '/autograder'
@@ -85,7 +85,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from autograder.gradescope import main_in_container  # noqa: E402
+from autograder.outputs.gradescope import main_in_container  # noqa: E402
 
 sys.exit(main_in_container(sys.argv[1:]))
 '''
@@ -193,7 +193,7 @@ def find_submitted_notebook(submission_dir: Path, notebook_name: str) -> Path | 
 def _write_results(root: Path, results: dict) -> Path:
     folder = root / 'results'
     folder.mkdir(parents=True, exist_ok=True)
-    from autograder.report import write_atomic
+    from autograder.outputs.report import write_atomic
     path = folder / 'results.json'
     write_atomic(path, json.dumps(results, indent=2) + '\n')
     return path
@@ -267,7 +267,7 @@ def main_in_container(argv: list[str]) -> int:
     for name in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
         os.environ.setdefault(name, '1')
     if args.command == 'fetch-data':
-        from autograder.data import main_data
+        from autograder.course.data import main_data
         return main_data('fetch', str(args.folder))
     _, status = run_in_container(args.root)
     return status
@@ -319,7 +319,7 @@ def zip_members(spec: AssignmentSpec, data_dir: Path | None = None,
     ]
     grader = Path(autograder.__file__).resolve().parent
     members += [('harness/autograder/' + p.relative_to(grader).as_posix(), p, 0o644) for p in _python_files(grader)]
-    members.append(('harness/autograder/specs/{0}.json'.format(spec.name), SPEC_DIR / '{0}.json'.format(spec.name),
+    members.append(('harness/autograder/course/specs/{0}.json'.format(spec.name), SPEC_DIR / '{0}.json'.format(spec.name),
                     0o644))
     reference = Path(mlp.__file__).resolve().parent
     members += [('harness/mlp/' + p.relative_to(reference).as_posix(), p, 0o644) for p in _python_files(reference)]

@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from autograder.results import CheckResult, Report
-from autograder.spec import AssignmentSpec
+from autograder.course.spec import AssignmentSpec
 
 _STATUS_LABEL = {'passed': 'pass', 'failed': 'fail', 'error': 'error', 'timeout': 'timeout',
                  'pending': 'pending'}

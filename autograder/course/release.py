@@ -55,9 +55,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.spec import default_course_root
+from autograder.course.spec import default_course_root
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 """The course root of this repository (holds ``source/``, ``release/``, ``reference/``)."""
 
 CONFIG_FILE_NAME = 'nbgrader_config.py'

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from autograder.atomic import atomic_output
 from autograder.results import Report
-from autograder.spec import AssignmentSpec
+from autograder.course.spec import AssignmentSpec
 
 _STATUS_MARK = {'passed': 'PASS', 'failed': 'FAIL', 'error': 'ERROR', 'timeout': 'TIMEOUT',
                 'pending': 'PENDING'}

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.results import Report
-from autograder.spec import AssignmentSpec
+from autograder.course.spec import AssignmentSpec
 
 ROSTER_STATUS_COLUMN = 'roster'
 IN_ROSTER = 'ok'
@@ -161,6 +161,6 @@ def unmatched_students(reports: list[Report], roster: Roster) -> list[str]:
 
 def write_roster_grades(out_dir: Path, spec: AssignmentSpec, reports: list[Report], roster: Roster) -> list[str]:
     """Rewrites `out_dir/grades.csv` with the roster joined in; returns the graded ids not in the roster."""
-    from autograder.report import write_atomic
+    from autograder.outputs.report import write_atomic
     write_atomic(Path(out_dir) / 'grades.csv', grades_csv_with_roster(spec, reports, roster))
     return unmatched_students(reports, roster)

@@ -5,7 +5,7 @@ unsafe entry point, :func:`exec_untrusted`: the only place where code that
 came from a submission is executed, and only ever in a child process.
 
 The parent never imports, execs or unpickles anything from the child. It
-sends requests (JSON header + float64 arrays, see :mod:`autograder.wire`) on
+sends requests (JSON header + float64 arrays, see :mod:`autograder.sandbox.wire`) on
 the child's stdin, reads one response frame per request from a separate pipe,
 and validates every frame (type, id, counts, dtype float64, shapes, byte
 lengths) before handing it on. The child runs ``child_runner.py`` under a
@@ -51,8 +51,8 @@ from typing import Any
 
 import numpy as np
 
-from autograder import wire
-from autograder.limits import Limits
+from autograder.sandbox import wire
+from autograder.sandbox.limits import Limits
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,8 @@ _UNSAFE_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066
 #: Where things appear inside the bwrap sandbox.
 _BWRAP_ROOT = "/sandbox"
 
-_RUNNER_FILES = ("child_runner.py", "wire.py", "recipes.py")
+# The files the child runs, relative to the autograder package; copied flat into its runner folder.
+_RUNNER_FILES = ("sandbox/child_runner.py", "sandbox/wire.py", "checks/recipes.py")
 _PR_SET_PDEATHSIG = 1
 _SHELL_INIT = '"$@"; exit $?'  # keeps the shell as pid 1 so the runner's exit signal is reported
 
@@ -102,7 +103,7 @@ class Request:
     Attributes:
         header: The request header, e.g. ``{"type": "call", "id": "tanh-1",
             "target": "TanhLayer", "method": "fprop", "args": [{"array": 0}]}``
-            (see :mod:`autograder.child_runner` for all keys). Must have a
+            (see :mod:`autograder.sandbox.child_runner` for all keys). Must have a
             unique string ``"id"`` and a ``"type"`` of ``"call"`` or ``"train"``.
         arrays: The arrays the header refers to by index; sent as float64.
         timeout: Wall-clock seconds allowed for this request, or None for
@@ -290,7 +291,7 @@ def exec_untrusted(
 
     THIS RUNS UNTRUSTED CODE, only ever in a child process. The source is
     loaded one top-level statement at a time (see
-    :mod:`autograder.child_runner`); then each request is sent in order and
+    :mod:`autograder.sandbox.child_runner`); then each request is sent in order and
     its response validated. Crashes, timeouts and malformed replies are
     recorded per request, never raised.
 
@@ -875,11 +876,11 @@ class _SandboxDirs:
         return path
 
     def _populate(self) -> None:
-        here = Path(__file__).resolve().parent
+        here = Path(__file__).resolve().parent.parent
         for directory in (self.runner, self.student, self.site, self.work):
             os.mkdir(directory, 0o755)
         for name in _RUNNER_FILES:
-            shutil.copyfile(here / name, os.path.join(self.runner, name))
+            shutil.copyfile(here / name, os.path.join(self.runner, os.path.basename(name)))
         if self._mlp_package is not None:
             shutil.copytree(self._mlp_package, os.path.join(self.student, "mlp"),
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

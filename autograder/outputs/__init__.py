@@ -1,0 +1,2 @@
+"""TRUSTED writers for people and platforms: reports, feedback pages, class sheets, nbgrader's
+gradebook, Gradescope and LMS exports."""

@@ -1,0 +1,7 @@
+"""Everything that starts or talks to untrusted processes.
+
+``isolation`` chooses the isolation level and holds the one unsafe entry point,
+``exec_untrusted``; ``child_runner`` runs INSIDE THE SANDBOX; ``wire`` is the framed
+format both sides speak; ``limits`` holds the budgets. Nothing outside this package
+runs or talks to student code.
+"""
