@@ -6,6 +6,7 @@ import pytest
 from mlp import checks
 from mlp import layers
 from mlp.initialisers import ConstantInit, UniformInit
+from mlp.penalties import L1Penalty, L2Penalty
 
 BATCH_SHAPES = [(1, 3), (4, 5), (7, 2)]
 
@@ -344,3 +345,145 @@ def test_softmax_of_large_logits_is_exact(strict_floats):
         grads = layer.bprop(inputs, outputs, np.array([[1., -1., 2.]]))
     np.testing.assert_array_equal(outputs, [[0.5, 0.5, 0.]])
     np.testing.assert_allclose(grads, [[0.5, -0.5, 0.]])
+
+
+# AffineLayer with penalties, params_penalty.
+
+def scalar_central_differences(function, parameter, step=1e-6):
+    """(f(w + h e_i) - f(w - h e_i)) / 2h for every element i of `parameter`, changed in place."""
+    estimate = np.zeros_like(parameter)
+    for index in np.ndindex(*parameter.shape):
+        saved = parameter[index]
+        parameter[index] = saved + step
+        plus = function()
+        parameter[index] = saved - step
+        minus = function()
+        parameter[index] = saved
+        estimate[index] = (plus - minus) / (2. * step)
+    return estimate
+
+
+@pytest.mark.parametrize('weights_penalty, biases_penalty', [
+    (L2Penalty(0.3), None), (None, L2Penalty(0.7)), (L1Penalty(0.2), L2Penalty(0.5)),
+    (L1Penalty(0.4), L1Penalty(0.1)),
+], ids=repr)
+def test_penalised_affine_grads_match_central_differences_of_error_plus_penalty(
+        weights_penalty, biases_penalty, rng):
+    """grads_wrt_params is the gradient of E = sum(g * y) + params_penalty()."""
+    layer = layers.AffineLayer(
+        5, 3, UniformInit(-1., 1., rng=rng), UniformInit(-1., 1., rng=rng),
+        weights_penalty=weights_penalty, biases_penalty=biases_penalty)
+    # Keep every parameter clear of 0, where |w| has a kink.
+    for param in layer.params:
+        param[np.abs(param) < 0.1] = 0.5
+    inputs = rng.normal(size=(4, 5))
+    grads_wrt_outputs = rng.normal(size=(4, 3))
+
+    def penalised_error():
+        return np.sum(grads_wrt_outputs * layer.fprop(inputs)) + layer.params_penalty()
+
+    grads = layer.grads_wrt_params(inputs, grads_wrt_outputs)
+    for param, grad in zip(layer.params, grads):
+        assert grad.shape == param.shape
+        np.testing.assert_allclose(grad, scalar_central_differences(penalised_error, param),
+                                   rtol=1e-6, atol=1e-7)
+
+
+def test_penalties_add_exactly_their_gradients_and_values(rng):
+    plain = layers.AffineLayer(4, 2, UniformInit(-1., 1., rng=rng), UniformInit(-1., 1., rng=rng))
+    penalised = layers.AffineLayer(4, 2, weights_penalty=L2Penalty(0.1),
+                                   biases_penalty=L1Penalty(0.2))
+    penalised.params = [param.copy() for param in plain.params]
+    inputs, grads_wrt_outputs = rng.normal(size=(3, 4)), rng.normal(size=(3, 2))
+    plain_grads = plain.grads_wrt_params(inputs, grads_wrt_outputs)
+    penalised_grads = penalised.grads_wrt_params(inputs, grads_wrt_outputs)
+    np.testing.assert_allclose(penalised_grads[0] - plain_grads[0], 0.1 * plain.weights,
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(penalised_grads[1] - plain_grads[1], 0.2 * np.sign(plain.biases),
+                               rtol=1e-12, atol=1e-15)
+    expected = 0.05 * np.sum(plain.weights ** 2) + 0.2 * np.sum(np.abs(plain.biases))
+    assert penalised.params_penalty() == pytest.approx(expected, rel=1e-12)
+    # Penalties do not change the forward or backward pass.
+    np.testing.assert_array_equal(penalised.fprop(inputs), plain.fprop(inputs))
+    np.testing.assert_array_equal(penalised.bprop(inputs, None, grads_wrt_outputs),
+                                  plain.bprop(inputs, None, grads_wrt_outputs))
+
+
+def test_layers_without_penalties_have_zero_params_penalty(rng):
+    assert layers.AffineLayer(3, 2).params_penalty() == 0.
+    assert layers.ParametricReluLayer(alpha=0.3).params_penalty() == 0.
+    assert layers.AffineLayer(3, 2).weights_penalty is None
+
+
+def test_affine_layer_accepts_the_course_keyword_arguments():
+    layer = layers.AffineLayer(input_dim=3, output_dim=2, weights_initialiser=ConstantInit(1.),
+                               biases_initialiser=ConstantInit(0.), weights_penalty=L2Penalty(1.),
+                               biases_penalty=None)
+    assert layer.params_penalty() == pytest.approx(3.)
+
+
+# MaxPoolingLayer.
+
+def test_max_pooling_values_by_hand():
+    inputs = np.array([[1., 3., -2., -5., 0., 4.], [6., -1., 2., 2., -3., -7.]])
+    np.testing.assert_array_equal(layers.MaxPoolingLayer(2).fprop(inputs),
+                                  [[3., -2., 4.], [6., 2., -3.]])
+    np.testing.assert_array_equal(layers.MaxPoolingLayer(3).fprop(inputs), [[3., 4.], [6., 2.]])
+    np.testing.assert_array_equal(layers.MaxPoolingLayer(1).fprop(inputs), inputs)
+
+
+def test_max_pooling_bprop_by_hand():
+    inputs = np.array([[1., 3., -2., -5., 0., 4.]])
+    grads = layers.MaxPoolingLayer(2).bprop(inputs, None, np.array([[10., 20., 30.]]))
+    np.testing.assert_array_equal(grads, [[0., 10., 20., 0., 0., 30.]])
+
+
+@pytest.mark.parametrize('pool_size, input_dim', [(2, 6), (3, 9), (4, 4), (1, 3)])
+def test_max_pooling_bprop_matches_finite_differences(pool_size, input_dim, rng):
+    layer = layers.MaxPoolingLayer(pool_size)
+    # A permutation of well-separated values: no ties, and the max stays put under small steps.
+    inputs = rng.permutation(np.arange(5 * input_dim, dtype=float)).reshape(5, input_dim) * 0.1
+    outputs = layer.fprop(inputs)
+    assert outputs.shape == (5, input_dim // pool_size)
+    grads_wrt_outputs = rng.normal(size=outputs.shape)
+    got = layer.bprop(inputs, outputs, grads_wrt_outputs)
+    assert got.shape == inputs.shape
+    estimate = checks.numerical_gradient(layer.fprop, inputs, grads_wrt_outputs)
+    assert_close_to_estimate(got, estimate, repr(layer) + '.bprop')
+
+
+def test_max_pooling_ties_send_the_gradient_to_one_element():
+    inputs = np.array([[2., 2., 5., 5., 5., -1.]])
+    grads = layers.MaxPoolingLayer(3).bprop(inputs, None, np.array([[7., -3.]]))
+    groups = grads.reshape(2, 3)
+    assert np.count_nonzero(groups[0]) == 1 and groups[0].sum() == 7.
+    assert np.count_nonzero(groups[1]) == 1 and groups[1].sum() == -3.
+    # The chosen element is a maximal one.
+    assert inputs.reshape(2, 3)[0][groups[0] != 0.] == 5.
+
+
+def test_max_pooling_keeps_leading_axes(rng):
+    inputs = rng.normal(size=(2, 3, 8))
+    layer = layers.MaxPoolingLayer(4)
+    outputs = layer.fprop(inputs)
+    np.testing.assert_array_equal(outputs, inputs.reshape(2, 3, 2, 4).max(axis=-1))
+    assert layer.bprop(inputs, outputs, np.ones(outputs.shape)).shape == inputs.shape
+
+
+def test_max_pooling_rejects_input_dim_not_a_multiple_of_pool_size():
+    layer = layers.MaxPoolingLayer(4)
+    with pytest.raises(ValueError, match='multiple of 4'):
+        layer.fprop(np.zeros((2, 6)))
+    with pytest.raises(ValueError, match='multiple of 4'):
+        layer.bprop(np.zeros((2, 6)), None, np.zeros((2, 1)))
+
+
+@pytest.mark.parametrize('pool_size', [0, -2, 1.5, '2', True, None])
+def test_max_pooling_rejects_bad_pool_size(pool_size):
+    with pytest.raises(ValueError, match='pool_size'):
+        layers.MaxPoolingLayer(pool_size)
+
+
+def test_max_pooling_repr_and_default():
+    assert repr(layers.MaxPoolingLayer()) == 'MaxPoolingLayer(pool_size=2)'
+    assert not isinstance(layers.MaxPoolingLayer(), layers.LayerWithParameters)

@@ -145,6 +145,13 @@ def test_decreases_a_quadratic(name):
     lambda: rules.AdamLearningRule(-0.1),
     lambda: rules.MomentumLearningRule(0.1, mom_coeff=1.5),
     lambda: rules.MomentumLearningRule(0.1, mom_coeff=-0.1),
+    lambda: rules.RMSPropLearningRule(0.1, beta=1.),
+    lambda: rules.RMSPropLearningRule(0.1, beta=-0.5),
+    lambda: rules.RMSPropLearningRule(0.1, epsilon=0.),
+    lambda: rules.AdamLearningRule(0.1, beta_1=1.),
+    lambda: rules.AdamLearningRule(0.1, beta_2=1.2),
+    lambda: rules.AdamLearningRule(0.1, epsilon=-1e-8),
+    lambda: rules.AdaGradLearningRule(0.1, epsilon=0.),
 ])
 def test_bad_hyperparameters_raise(make_rule):
     with pytest.raises(ValueError):

@@ -8,6 +8,7 @@ from mlp import errors
 from mlp import layers
 from mlp.initialisers import UniformInit
 from mlp.models import MultipleLayerModel, SingleLayerModel
+from mlp.penalties import L1Penalty, L2Penalty
 
 
 def two_hidden_layer_model(rng, hidden_layer_types=(layers.TanhLayer, layers.SigmoidLayer)):
@@ -126,3 +127,52 @@ def test_dropout_is_stochastic_in_training_and_deterministic_in_evaluation(rng):
     activations = model.fprop(inputs)
     grads = model.grads_wrt_params(activations, np.ones((3, 2)))
     np.testing.assert_allclose(grads[0], np.ones((2, 3)).dot(activations[1]))
+
+
+def test_params_penalty_sums_the_layers_penalties(rng):
+    init = UniformInit(-1., 1., rng=rng)
+    first = layers.AffineLayer(4, 6, init, init, weights_penalty=L2Penalty(0.1))
+    second = layers.AffineLayer(3, 2, init, init, weights_penalty=L1Penalty(0.2),
+                                biases_penalty=L2Penalty(0.3))
+    model = MultipleLayerModel([first, layers.MaxPoolingLayer(2), second, layers.SoftmaxLayer()])
+    expected = (0.05 * np.sum(first.weights ** 2) + 0.2 * np.sum(np.abs(second.weights))
+                + 0.15 * np.sum(second.biases ** 2))
+    assert model.params_penalty() == pytest.approx(expected, rel=1e-12)
+    assert SingleLayerModel(second).params_penalty() == pytest.approx(second.params_penalty())
+
+
+def test_models_without_penalties_have_zero_params_penalty(rng):
+    assert two_hidden_layer_model(rng).params_penalty() == 0.
+    assert SingleLayerModel(layers.AffineLayer(2, 2)).params_penalty() == 0.
+
+    class OwnLayer(object):  # a layer written without params_penalty
+        def fprop(self, inputs):
+            return inputs
+
+    assert MultipleLayerModel([OwnLayer(), layers.AffineLayer(2, 2)]).params_penalty() == 0.
+
+
+def test_maxout_model_with_penalties_gradients_match_finite_differences(rng):
+    """Gradients of error + params_penalty through affine -> max-pooling -> affine."""
+    init = UniformInit(-1., 1., rng=rng)
+    model = MultipleLayerModel([
+        layers.AffineLayer(4, 6, init, init, weights_penalty=L2Penalty(0.2)),
+        layers.MaxPoolingLayer(3),
+        layers.AffineLayer(2, 3, init, init, weights_penalty=L1Penalty(0.1),
+                           biases_penalty=L2Penalty(0.05)),
+    ])
+    for param in model.params:
+        param[np.abs(param) < 0.1] = 0.4  # clear of the kink of |w|
+    inputs = rng.normal(size=(5, 4))
+    targets = np.eye(3)[rng.randint(3, size=5)]
+
+    class PenalisedError(object):
+        """The objective training minimises: the error plus the model's penalty."""
+
+        def __call__(self, outputs, targets):
+            return errors.CrossEntropySoftmaxError()(outputs, targets) + model.params_penalty()
+
+        def grad(self, outputs, targets):
+            return errors.CrossEntropySoftmaxError().grad(outputs, targets)
+
+    error_gradient_check(model, PenalisedError(), inputs, targets)

@@ -1,4 +1,4 @@
-"""Tests of mlp.optimisers: training statistics, logging format, progress bar switch."""
+"""Tests of mlp.optimisers: statistics, logging, progress bar, schedulers, penalties in the error."""
 
 import logging
 import re
@@ -14,6 +14,8 @@ from mlp.initialisers import UniformInit
 from mlp.layers import AffineLayer
 from mlp.learning_rules import GradientDescentLearningRule
 from mlp.models import SingleLayerModel
+from mlp.penalties import L1Penalty, L2Penalty
+from mlp.schedulers import CosineAnnealingWithWarmRestarts
 
 LOGGER_NAME = 'mlp.optimisers'
 NUMBER = r'\d\.\d{2}e[+-]\d{2}'
@@ -140,3 +142,98 @@ def test_progress_bar_absent_without_tqdm(monkeypatch):
     assert optimiser._progress_bar is None
     stats, _, _ = optimiser.train(num_epochs=1, stats_interval=1)
     assert stats.shape == (2, 4)
+
+
+# Schedulers and parameter penalties.
+
+class RecordingRule(GradientDescentLearningRule):
+    """Gradient descent that records the learning rate of every update."""
+
+    def __init__(self, learning_rate=0.1):
+        super(RecordingRule, self).__init__(learning_rate)
+        self.rates = []
+
+    def update_params(self, grads_wrt_params):
+        self.rates.append(self.learning_rate)
+        super(RecordingRule, self).update_params(grads_wrt_params)
+
+
+class RecordingScheduler(object):
+    """Sets the rate 0.01 * (epoch + 1) and records the epoch numbers it is given."""
+
+    def __init__(self):
+        self.epochs = []
+
+    def update_learning_rule(self, learning_rule, epoch_number):
+        self.epochs.append(epoch_number)
+        learning_rule.learning_rate = 0.01 * (epoch_number + 1)
+        return learning_rule.learning_rate
+
+
+def test_schedulers_run_once_before_each_epoch_with_its_zero_based_number():
+    scheduler = RecordingScheduler()
+    optimiser = make_optimiser(use_progress_bar=False, schedulers=[scheduler])
+    rule = RecordingRule()
+    optimiser.learning_rule = rule
+    rule.initialise(optimiser.model.params)
+    optimiser.train(num_epochs=3, stats_interval=1)
+    batches = optimiser.train_dataset.num_batches
+    assert scheduler.epochs == [0, 1, 2]
+    assert rule.rates == [0.01] * batches + [0.02] * batches + [pytest.approx(0.03)] * batches
+
+
+def test_cosine_scheduler_sets_every_epochs_rate_in_training():
+    schedule = dict(min_learning_rate=0.01, max_learning_rate=0.2, total_iters_per_period=2,
+                    max_learning_rate_discount_factor=0.5, period_iteration_expansion_factor=1.)
+    optimiser = make_optimiser(use_progress_bar=False,
+                               schedulers=CosineAnnealingWithWarmRestarts(**schedule))
+    rule = RecordingRule()
+    optimiser.learning_rule = rule
+    rule.initialise(optimiser.model.params)
+    optimiser.train(num_epochs=4, stats_interval=2)
+    per_epoch = rule.rates[::optimiser.train_dataset.num_batches]
+    # Epochs 0..3: max 0.2, midpoint, restart at 0.1, midpoint of the second period.
+    np.testing.assert_allclose(per_epoch, [0.2, 0.105, 0.1, 0.055], rtol=1e-12)
+
+
+def test_without_schedulers_the_rate_is_left_alone():
+    optimiser = make_optimiser(use_progress_bar=False)
+    assert optimiser.schedulers == []
+    optimiser.train(num_epochs=2, stats_interval=1)
+    assert optimiser.learning_rule.learning_rate == 0.1
+
+
+@pytest.mark.parametrize('schedulers', [[object()], 3, ['fast']], ids=repr)
+def test_bad_schedulers_are_a_clear_type_error(schedulers):
+    with pytest.raises(TypeError, match='update_learning_rule'):
+        make_optimiser(use_progress_bar=False, schedulers=schedulers)
+
+
+def raw_error_optimiser(**kwargs):
+    """make_optimiser with the unpenalised error also recorded, as 'raw'."""
+    optimiser = make_optimiser(use_progress_bar=False, **kwargs)
+    optimiser.data_monitors['raw'] = CrossEntropySoftmaxError()
+    return optimiser
+
+
+def test_reported_error_includes_the_models_params_penalty():
+    optimiser = raw_error_optimiser()
+    layer = optimiser.model.layer
+    layer.weights_penalty, layer.biases_penalty = L2Penalty(0.5), L1Penalty(0.1)
+    initial_penalty = optimiser.model.params_penalty()
+    assert initial_penalty > 0.
+    stats, keys, _ = optimiser.train(num_epochs=2, stats_interval=2)
+    final_penalty = optimiser.model.params_penalty()
+    assert final_penalty != pytest.approx(initial_penalty)
+    for label in ('(train)', '(valid)'):
+        added = stats[:, keys['error' + label]] - stats[:, keys['raw' + label]]
+        np.testing.assert_allclose(added, [initial_penalty, final_penalty], rtol=1e-9)
+        # Accuracy is a property of the outputs alone.
+        assert np.all(stats[:, keys['acc' + label]] <= 1.)
+
+
+def test_reported_error_without_penalties_is_the_error_alone_bit_for_bit():
+    stats, keys, _ = raw_error_optimiser().train(num_epochs=2, stats_interval=1)
+    for label in ('(train)', '(valid)'):
+        np.testing.assert_array_equal(stats[:, keys['error' + label]],
+                                      stats[:, keys['raw' + label]])

@@ -12,6 +12,7 @@ import numpy as np
 from mlp.layers import SigmoidLayer, SoftmaxLayer
 
 
+# BEGIN EXERCISE 02_single_layer_models
 class SumOfSquaredDiffsError(object):
     """E = 1/B sum_b 1/2 ||y^(b) - t^(b)||^2."""
 
@@ -25,6 +26,7 @@ class SumOfSquaredDiffsError(object):
 
     def __repr__(self):
         return 'SumOfSquaredDiffsError'
+# END EXERCISE 02_single_layer_models
 
 
 class CrossEntropyError(object):

@@ -4,9 +4,24 @@ A learning rule is given the model's list of parameter arrays once
 (`initialise`) and then updates those arrays in place, one step per call to
 `update_params(grads_wrt_params)`. `reset()` clears any state (momenta,
 running averages) without touching the parameters.
+
+Part of the student-facing `mlp` package: it runs wherever students run it,
+and in the grader only INSIDE THE SANDBOX. Exercise regions: as in `mlp.layers`.
 """
 
 import numpy as np
+
+
+def _check_decay_rate(name, value):
+    """Refuses a decay rate of a running average outside [0, 1)."""
+    if not 0. <= value < 1.:
+        raise ValueError('{0} must be in [0, 1), got {1!r}.'.format(name, value))
+
+
+def _check_epsilon(value):
+    """Refuses an epsilon that cannot keep a division finite."""
+    if not value > 0.:
+        raise ValueError('epsilon must be positive, got {0!r}.'.format(value))
 
 
 class GradientDescentLearningRule(object):
@@ -39,6 +54,7 @@ class GradientDescentLearningRule(object):
             param -= self.learning_rate * grad
 
 
+# BEGIN EXERCISE 06_learning_rules
 class MomentumLearningRule(GradientDescentLearningRule):
     """Gradient descent with momentum: v <- alpha v - eta dE/dp; p <- p + v."""
 
@@ -69,33 +85,6 @@ class MomentumLearningRule(GradientDescentLearningRule):
             param += mom
 
 
-class AdaGradLearningRule(GradientDescentLearningRule):
-    """AdaGrad (Duchi et al., 2011): p <- p - eta g / (sqrt(sum of past g^2) + eps)."""
-
-    def __init__(self, learning_rate=1e-2, epsilon=1e-8):
-        """Creates the rule.
-
-        Args:
-            learning_rate: Step size eta > 0.
-            epsilon: Small constant that keeps the division finite.
-        """
-        super(AdaGradLearningRule, self).__init__(learning_rate)
-        self.epsilon = epsilon
-
-    def initialise(self, params):
-        super(AdaGradLearningRule, self).initialise(params)
-        self.sum_sq_grads = [np.zeros_like(param) for param in self.params]
-
-    def reset(self):
-        for sum_sq in self.sum_sq_grads:
-            sum_sq *= 0.
-
-    def update_params(self, grads_wrt_params):
-        for param, sum_sq, grad in zip(self.params, self.sum_sq_grads, grads_wrt_params):
-            sum_sq += grad ** 2
-            param -= self.learning_rate * grad / (np.sqrt(sum_sq) + self.epsilon)
-
-
 class RMSPropLearningRule(GradientDescentLearningRule):
     """RMSProp (Tieleman and Hinton, 2012).
 
@@ -111,6 +100,8 @@ class RMSPropLearningRule(GradientDescentLearningRule):
             epsilon: Small constant that keeps the division finite.
         """
         super(RMSPropLearningRule, self).__init__(learning_rate)
+        _check_decay_rate('beta', beta)
+        _check_epsilon(epsilon)
         self.beta = beta
         self.epsilon = epsilon
 
@@ -147,6 +138,9 @@ class AdamLearningRule(GradientDescentLearningRule):
             epsilon: Small constant that keeps the division finite.
         """
         super(AdamLearningRule, self).__init__(learning_rate)
+        _check_decay_rate('beta_1', beta_1)
+        _check_decay_rate('beta_2', beta_2)
+        _check_epsilon(epsilon)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
@@ -175,3 +169,32 @@ class AdamLearningRule(GradientDescentLearningRule):
             mom_2 += (1. - self.beta_2) * grad ** 2
             param -= (self.learning_rate * (mom_1 / correction_1)
                       / (np.sqrt(mom_2 / correction_2) + self.epsilon))
+# END EXERCISE 06_learning_rules
+
+
+class AdaGradLearningRule(GradientDescentLearningRule):
+    """AdaGrad (Duchi et al., 2011): p <- p - eta g / (sqrt(sum of past g^2) + eps)."""
+
+    def __init__(self, learning_rate=1e-2, epsilon=1e-8):
+        """Creates the rule.
+
+        Args:
+            learning_rate: Step size eta > 0.
+            epsilon: Small constant that keeps the division finite.
+        """
+        super(AdaGradLearningRule, self).__init__(learning_rate)
+        _check_epsilon(epsilon)
+        self.epsilon = epsilon
+
+    def initialise(self, params):
+        super(AdaGradLearningRule, self).initialise(params)
+        self.sum_sq_grads = [np.zeros_like(param) for param in self.params]
+
+    def reset(self):
+        for sum_sq in self.sum_sq_grads:
+            sum_sq *= 0.
+
+    def update_params(self, grads_wrt_params):
+        for param, sum_sq, grad in zip(self.params, self.sum_sq_grads, grads_wrt_params):
+            sum_sq += grad ** 2
+            param -= self.learning_rate * grad / (np.sqrt(sum_sq) + self.epsilon)

@@ -1,4 +1,9 @@
-"""The optimiser: trains a model by mini-batch gradient descent and logs progress."""
+"""The optimiser: trains a model by mini-batch gradient descent and logs progress.
+
+Before each epoch the optimiser lets its schedulers (`mlp.schedulers`) set
+the learning rule's hyperparameters; the error it reports includes the
+model's parameter penalties (`mlp.penalties`), the objective being minimised.
+"""
 
 import logging
 import os
@@ -6,6 +11,8 @@ import time
 from collections import OrderedDict
 
 import numpy as np
+
+from mlp.models import params_penalty_of
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +35,30 @@ def _progress_bar_factory(enabled):
     return tqdm
 
 
+def _scheduler_list(schedulers):
+    """Returns the schedulers as a list: None gives [], a single scheduler [it]."""
+    if schedulers is None:
+        return []
+    if hasattr(schedulers, 'update_learning_rule'):
+        return [schedulers]
+    try:
+        schedulers = list(schedulers)
+    except TypeError:
+        schedulers = [schedulers]  # not a list: the check below says what is wrong
+    for scheduler in schedulers:
+        if not callable(getattr(scheduler, 'update_learning_rule', None)):
+            raise TypeError(
+                'Every scheduler needs an update_learning_rule(learning_rule, epoch_number) '
+                'method; got {0!r}.'.format(scheduler))
+    return schedulers
+
+
 class Optimiser(object):
     """Trains a model with a learning rule, recording monitors on data sets."""
 
     def __init__(self, model, error, learning_rule, train_dataset,
-                 valid_dataset=None, data_monitors=None, use_progress_bar=None):
+                 valid_dataset=None, data_monitors=None, use_progress_bar=None,
+                 schedulers=None):
         """Creates an optimiser.
 
         Args:
@@ -43,9 +69,17 @@ class Optimiser(object):
             valid_dataset: Optional provider whose monitors are also recorded.
             data_monitors: Optional dict name -> callable(outputs, targets)
                 of extra quantities to record (e.g. accuracy); the error is
-                always recorded as 'error'.
+                always recorded as 'error', including the model's parameter
+                penalty (`model.params_penalty()`) when it has one.
             use_progress_bar: True/False to force a per-epoch progress bar
                 over batches on or off; None: see `_progress_bar_factory`.
+            schedulers: Optional list of schedulers (see `mlp.schedulers`),
+                or a single one; before each epoch every scheduler's
+                `update_learning_rule(learning_rule, epoch_number)` is called
+                with the 0-based number of the epoch about to run.
+
+        Raises:
+            TypeError: If a scheduler has no `update_learning_rule` method.
         """
         self.model = model
         self.error = error
@@ -57,6 +91,7 @@ class Optimiser(object):
         if data_monitors is not None:
             self.data_monitors.update(data_monitors)
         self._progress_bar = _progress_bar_factory(use_progress_bar)
+        self.schedulers = _scheduler_list(schedulers)
 
     def do_training_epoch(self):
         """Takes one learning-rule step per batch of the training set."""
@@ -78,7 +113,10 @@ class Optimiser(object):
             label: Suffix for the keys, e.g. '(train)'.
 
         Returns:
-            OrderedDict key + label -> batch-averaged monitor value.
+            OrderedDict key + label -> batch-averaged monitor value. The
+            'error' entry is the objective the training minimises: the
+            batch-averaged error plus `model.params_penalty()` (which does
+            not depend on the data, so it is added once, not per batch).
         """
         totals = OrderedDict((key + label, 0.) for key in self.data_monitors)
         for inputs_batch, targets_batch in dataset:
@@ -87,6 +125,9 @@ class Optimiser(object):
                 totals[key + label] += monitor(outputs, targets_batch)
         for key in totals:
             totals[key] /= dataset.num_batches
+        penalty = params_penalty_of(self.model)
+        if penalty != 0.:  # a model without penalties reports the error alone, bit for bit
+            totals['error' + label] += penalty
         return totals
 
     def get_epoch_stats(self):
@@ -121,6 +162,8 @@ class Optimiser(object):
         keys = {key: column for column, key in enumerate(initial)}
         run_stats = [list(initial.values())]
         for epoch in range(1, num_epochs + 1):
+            for scheduler in self.schedulers:
+                scheduler.update_learning_rule(self.learning_rule, epoch - 1)
             epoch_start = time.time()
             self.do_training_epoch()
             epoch_time = time.time() - epoch_start

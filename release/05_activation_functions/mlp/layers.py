@@ -68,9 +68,19 @@ class LayerWithParameters(Layer):
 
         Returns:
             List of arrays, one per parameter in the order of `params`, each
-            the shape of its parameter.
+            the shape of its parameter. A layer with penalties includes their
+            gradients.
         """
         raise NotImplementedError()
+
+    def params_penalty(self):
+        """Returns the sum of the layer's parameter penalties (a float).
+
+        The penalties are part of the error the model minimises; the
+        optimiser adds the model's total to the error it reports. A layer
+        without penalties, as here, contributes 0.
+        """
+        return 0.
 
     @property
     def params(self):
@@ -116,10 +126,16 @@ class StochasticLayer(Layer):
 
 
 class AffineLayer(LayerWithParameters):
-    """Affine transformation y = W x + b of each input vector."""
+    """Affine transformation y = W x + b of each input vector.
+
+    Optional penalties P_W(W) and P_b(b) (see `mlp.penalties`) make the layer's
+    share of the error E + P_W(W) + P_b(b): their gradients are added in
+    `grads_wrt_params` and their values reported by `params_penalty`.
+    """
 
     def __init__(self, input_dim, output_dim,
-                 weights_initialiser=None, biases_initialiser=None):
+                 weights_initialiser=None, biases_initialiser=None,
+                 weights_penalty=None, biases_penalty=None):
         """Creates an affine layer.
 
         Args:
@@ -129,6 +145,9 @@ class AffineLayer(LayerWithParameters):
                 by default uniform on [-0.1, 0.1).
             biases_initialiser: Callable mapping a shape to initial biases;
                 zeros by default.
+            weights_penalty: Penalty on the weights (callable with a `grad`
+                method, e.g. `L2Penalty(1e-3)`), or None for no penalty.
+            biases_penalty: Penalty on the biases, or None for no penalty.
         """
         self.input_dim = input_dim
         self.output_dim = output_dim
@@ -138,6 +157,8 @@ class AffineLayer(LayerWithParameters):
             biases_initialiser = init.ConstantInit(0.)
         self.weights = weights_initialiser((self.output_dim, self.input_dim))
         self.biases = biases_initialiser(self.output_dim)
+        self.weights_penalty = weights_penalty
+        self.biases_penalty = biases_penalty
 
     def fprop(self, inputs):
         """Computes y^(b) = W x^(b) + b for each input x^(b).
@@ -166,6 +187,8 @@ class AffineLayer(LayerWithParameters):
     def grads_wrt_params(self, inputs, grads_wrt_outputs):
         """Computes dE/dW = sum_b dE/dy^(b) x^(b)T and dE/db = sum_b dE/dy^(b).
 
+        With penalties, dP_W/dW and dP_b/db are added to those sums.
+
         Args:
             inputs: Array of shape (batch_size, input_dim).
             grads_wrt_outputs: Array of shape (batch_size, output_dim).
@@ -175,7 +198,20 @@ class AffineLayer(LayerWithParameters):
         """
         grads_wrt_weights = grads_wrt_outputs.T.dot(inputs)
         grads_wrt_biases = grads_wrt_outputs.sum(axis=0)
+        if self.weights_penalty is not None:
+            grads_wrt_weights = grads_wrt_weights + self.weights_penalty.grad(self.weights)
+        if self.biases_penalty is not None:
+            grads_wrt_biases = grads_wrt_biases + self.biases_penalty.grad(self.biases)
         return [grads_wrt_weights, grads_wrt_biases]
+
+    def params_penalty(self):
+        """Returns P_W(W) + P_b(b), counting an absent penalty as 0."""
+        total = 0.
+        if self.weights_penalty is not None:
+            total += self.weights_penalty(self.weights)
+        if self.biases_penalty is not None:
+            total += self.biases_penalty(self.biases)
+        return total
 
     @property
     def params(self):
@@ -331,7 +367,12 @@ class RadialBasisFunctionLayer(Layer):
 
 
 class DropoutLayer(StochasticLayer):
-    """Dropout (Srivastava et al., 2014): keeps each unit with probability incl_prob."""
+    """Dropout (Srivastava et al., 2014): keeps each unit with probability incl_prob.
+
+    In training each input is multiplied by an independent mask value
+    m ~ Bernoulli(p); in evaluation by its expectation p, so that a unit's
+    expected input to the next layer is the same in both modes.
+    """
 
     def __init__(self, rng=None, incl_prob=0.5, share_across_batch=True):
         """Creates a dropout layer.
@@ -376,6 +417,77 @@ class DropoutLayer(StochasticLayer):
         return 'DropoutLayer(incl_prob={0:.1f})'.format(self.incl_prob)
 
 
+class MaxPoolingLayer(Layer):
+    """Maximum over non-overlapping groups of consecutive features (as in maxout).
+
+    With pool size k, inputs x of shape (batch_size, input_dim) and
+    input_dim = k * output_dim, y[b, j] = max_{i < k} x[b, j * k + i], so the
+    outputs have shape (batch_size, output_dim). Any leading axes are kept;
+    the pooling is over the last one.
+    """
+
+    def __init__(self, pool_size=2):
+        """Creates a max-pooling layer.
+
+        Args:
+            pool_size: Number k of consecutive features per group, a positive
+                integer that divides the input dimension.
+        """
+        if isinstance(pool_size, bool) or not isinstance(pool_size, (int, np.integer)) \
+                or pool_size < 1:
+            raise ValueError('pool_size must be a positive integer, got {0!r}.'.format(pool_size))
+        self.pool_size = int(pool_size)
+
+    def _grouped(self, inputs):
+        """Returns inputs viewed with shape (..., input_dim // k, k)."""
+        input_dim = inputs.shape[-1]
+        if input_dim % self.pool_size != 0:
+            raise ValueError(
+                'MaxPoolingLayer(pool_size={0}) needs an input dimension that is a multiple '
+                'of {0}, got inputs of shape {1}.'.format(self.pool_size, inputs.shape))
+        return inputs.reshape(inputs.shape[:-1] + (input_dim // self.pool_size, self.pool_size))
+
+    def fprop(self, inputs):
+        """Computes the maximum of each group.
+
+        Args:
+            inputs: Array of shape (batch_size, input_dim), input_dim a
+                multiple of pool_size.
+
+        Returns:
+            Array of shape (batch_size, input_dim // pool_size).
+
+        Raises:
+            ValueError: If input_dim is not a multiple of pool_size.
+        """
+        return self._grouped(inputs).max(axis=-1)
+
+    def bprop(self, inputs, outputs, grads_wrt_outputs):
+        """Routes each output gradient to the element that was the group's maximum.
+
+        dy[b, j]/dx[b, j * k + i] is 1 for the maximal element and 0 for the
+        others. Where several elements tie for the maximum the max has no
+        derivative; the whole gradient goes to the first of them (one valid
+        subgradient), so the gradients still sum to those of the outputs.
+
+        Args:
+            inputs: Array of shape (batch_size, input_dim).
+            outputs: Array of shape (batch_size, input_dim // pool_size).
+            grads_wrt_outputs: Array of shape (batch_size, input_dim // pool_size).
+
+        Returns:
+            Array of shape (batch_size, input_dim).
+        """
+        grouped = self._grouped(inputs)
+        winners = grouped.argmax(axis=-1)[..., None]
+        grads_wrt_grouped = np.zeros(grouped.shape, dtype=np.result_type(grads_wrt_outputs, float))
+        np.put_along_axis(grads_wrt_grouped, winners, grads_wrt_outputs[..., None], axis=-1)
+        return grads_wrt_grouped.reshape(inputs.shape)
+
+    def __repr__(self):
+        return 'MaxPoolingLayer(pool_size={0})'.format(self.pool_size)
+
+
 class ReshapeLayer(Layer):
     """Reshapes each example, keeping the batch axis."""
 
@@ -398,3 +510,23 @@ class ReshapeLayer(Layer):
 
     def __repr__(self):
         return 'ReshapeLayer(output_shape={0})'.format(self.output_shape)
+
+
+class StochasticLayerWithParameters(LayerWithParameters, StochasticLayer):
+    """Abstract base class for a layer with parameters whose forward pass has a training mode.
+
+    It is both a `LayerWithParameters` (it has `params` and `grads_wrt_params`)
+    and a `StochasticLayer` (its `fprop` takes the `stochastic` flag, True in
+    training and False in evaluation), so models pass it the flag and collect
+    its parameters.
+    """
+
+    def __init__(self, rng=None):
+        """Creates the layer.
+
+        Args:
+            rng: A `numpy.random.RandomState`; a fixed-seed one if None.
+        """
+        StochasticLayer.__init__(self, rng)
+
+

@@ -1,6 +1,21 @@
-"""Models: compositions of layers with a forward pass and parameter gradients."""
+"""Models: compositions of layers with a forward pass and parameter gradients.
+
+A model also reports `params_penalty()`, the sum of its layers' parameter
+penalties (see `mlp.penalties`), the part of the minimised error that
+depends on the parameters alone.
+"""
 
 from mlp.layers import LayerWithParameters, StochasticLayer
+
+
+def params_penalty_of(component):
+    """Returns `component.params_penalty()`, or 0 if it has no such method.
+
+    Layers without parameters, and layers or models written without the
+    method, carry no penalty.
+    """
+    params_penalty = getattr(component, 'params_penalty', None)
+    return 0. if params_penalty is None else params_penalty()
 
 
 class SingleLayerModel(object):
@@ -36,6 +51,10 @@ class SingleLayerModel(object):
             grads_wrt_outputs: dE/d(outputs), shape (batch_size, output_dim).
         """
         return self.layer.grads_wrt_params(activations[0], grads_wrt_outputs)
+
+    def params_penalty(self):
+        """Returns the layer's parameter penalty (0 if it has none)."""
+        return params_penalty_of(self.layer)
 
     def __repr__(self):
         return 'SingleLayerModel(' + str(self.layer) + ')'
@@ -100,6 +119,10 @@ class MultipleLayerModel(object):
             if i > 0:
                 grads = layer.bprop(inputs, outputs, grads)
         return [grad for layer_grads in reversed(grads_per_layer) for grad in layer_grads]
+
+    def params_penalty(self):
+        """Returns the sum of every layer's parameter penalty (0 without penalties)."""
+        return sum((params_penalty_of(layer) for layer in self.layers), 0.)
 
     def __repr__(self):
         return 'MultipleLayerModel(\n    ' + '\n    '.join(
