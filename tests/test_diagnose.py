@@ -87,3 +87,51 @@ def test_unknown_class_falls_back_to_generic_mistakes():
     x, y, g = relu_case()
     assert 'unchanged' in diagnose_bprop('SomeNewLayer', x, y, g, g)
     assert diagnose_bprop('SomeNewLayer', x, y, g, g * 2.) == ''
+
+
+# Diagnoses of the other target kinds ---------------------------------------------------
+
+
+def test_scaled_answers_are_recognised_and_others_are_not():
+    from autograder.checks.diagnose import scaled_by
+    expected = np.array([[1.0, -2.0], [0.5, 3.0]])
+    factors = [(4., 'four'), (-1., 'flipped')]
+    assert scaled_by(4 * expected, expected, factors) == 'four'
+    assert scaled_by(-expected, expected, factors) == 'flipped'
+    assert scaled_by(expected + 1., expected, factors) == ''
+    assert scaled_by(np.zeros(2), np.zeros(2), factors) == ''
+
+
+def test_the_learning_rule_replays_are_right_when_no_mistake_is_made():
+    """The mistakes are variants of these replays, so the replays must match the reference."""
+    import mlp.learning_rules as rules
+    from autograder.checks import diagnose
+    rng = np.random.RandomState(0)
+    params = [rng.normal(size=(3, 2)), rng.normal(size=3)]
+    grads = [[rng.normal(size=(3, 2)), rng.normal(size=3)] for _ in range(6)]
+    replays = {'MomentumLearningRule': (diagnose._momentum_variant(), {'learning_rate': 0.1, 'mom_coeff': 0.8}),
+               'RMSPropLearningRule': (diagnose._rmsprop_variant(), {'learning_rate': 0.1, 'beta': 0.8}),
+               'AdamLearningRule': (diagnose._adam_variant(), {'learning_rate': 0.1})}
+    for name, (step, kwargs) in replays.items():
+        rule = getattr(rules, name)(**kwargs)
+        working = [p.copy() for p in params]
+        rule.initialise(working)
+        expected = []
+        for number, grad in enumerate(grads, start=1):
+            rule.update_params(grad)
+            expected.append([p.copy() for p in working])
+            if number == 3:
+                rule.reset()
+        replay = diagnose.simulate_learning_rule(step, kwargs, params, grads, reset_after=(3,))
+        assert diagnose._same_trajectory(replay, expected), name
+        assert diagnose.diagnose_learning_rule(name, kwargs, params, grads, (3,), expected) == ''
+
+
+def test_a_schedule_one_epoch_early_is_recognised():
+    from autograder.checks.diagnose import diagnose_schedule
+
+    def replay(epochs, **changes):
+        return np.cos(np.arange(epochs) / 3.) * changes.get('max_learning_rate_discount_factor', 1.)
+
+    assert 'one epoch early' in diagnose_schedule(replay(7)[1:], {}, replay)
+    assert diagnose_schedule(replay(6), {}, replay) == ''

@@ -1,4 +1,4 @@
-"""Tests of autograder.checks.plan: planning requests and judging the answers, in the parent.
+"""Tests of autograder.checks.plan (the layer kind, checks/layer.py): planning requests and judging the answers, in the parent.
 
 No sandbox here: a small stand-in answers the planned requests in this process
 with classes the test chooses (the reference layers, or reference layers with
@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 import mlp.layers as reference_layers
+from autograder.checks import base, registry, training
+from autograder.checks import layer as layer_kind
 from autograder.checks import plan as checks
 from autograder.checks import oracle
 from autograder.checks import recipes
@@ -45,7 +47,7 @@ def answer(requests, classes, *, fail=()):
         try:
             if header['type'] == 'train':
                 def resolve(name, source):
-                    return classes[name] if source == 'submission' else getattr(reference_layers, name)
+                    return classes[name] if source == 'submission' else oracle._resolve_reference_class(name, source)
                 outputs, errors = recipes.train_and_predict(header, resolve, *arrays)
                 returned, inputs_after = [outputs, errors], []
             else:
@@ -201,7 +203,7 @@ def test_a_visible_case_shows_index_got_and_expected(lab3):
 def _hidden_values(spec, case_name, class_name, method):
     """The expected values of a hidden fixed case, computed with the reference."""
     case = spec.cases[case_name]
-    fprop_inputs, bprop_inputs, grads = checks._case_arrays(case)
+    fprop_inputs, bprop_inputs, grads = layer_kind.case_arrays(case)
     layer = getattr(reference_layers, class_name)(**spec.init_kwargs(class_name))
     if method == 'fprop':
         return layer.fprop(fprop_inputs)
@@ -235,7 +237,7 @@ def test_a_hidden_case_never_shows_values_or_positions(lab3, case_name):
     leaked = [text for text in _digit_strings(expected) if text in hidden.output]
     assert leaked == [], hidden.output
     # The same comparison in the open would have shown the worst value: the test can fail.
-    assert 'expected' in checks.compare.compare_arrays(np.zeros_like(expected), expected, 'x').message
+    assert 'expected' in base.compare.compare_arrays(np.zeros_like(expected), expected, 'x').message
 
 
 @pytest.mark.parametrize('mistake, passes', [
@@ -327,12 +329,12 @@ def test_training_with_the_one_minus_y_slip_fails(lab3, data_env):
 
 def test_training_departure_measure():
     reference = [1.0, 0.5, 0.25]
-    assert checks._training_departure([1.0, 0.5, 0.25], reference, 0.01) is None
-    assert checks._training_departure([1.005, 0.5, 0.25], reference, 0.01) is None
-    message = checks._training_departure([1.0, 0.6, 0.25], reference, 0.01)
+    assert training.training_departure([1.0, 0.5, 0.25], reference, 0.01) is None
+    assert training.training_departure([1.005, 0.5, 0.25], reference, 0.01) is None
+    message = training.training_departure([1.0, 0.6, 0.25], reference, 0.01)
     assert '20.0%' in message and 'epoch 2' in message
-    assert 'epoch errors' in checks._training_departure([1.0], reference, 0.01)
-    assert checks._training_departure([1.0, np.nan, 0.25], reference, 0.01) is not None
+    assert 'epoch errors' in training.training_departure([1.0], reference, 0.01)
+    assert training.training_departure([1.0, np.nan, 0.25], reference, 0.01) is not None
 
 
 # What the child is sent ---------------------------------------------------------------
@@ -401,11 +403,11 @@ def test_every_check_name_says_what_it_tests(lab5):
 def test_unknown_check_in_a_plan_is_a_value_error(lab3):
     item = next(item for item in lab3.items if item.grade_id == 'tanh_fprop')
     with pytest.raises(ValueError, match='unknown check'):
-        checks.ItemPlanner(lab3, item).plan('fuzzing')
+        registry.planner_for(lab3, item).plan('fuzzing')
 
 
 def test_request_helper_refers_to_arrays_by_index():
-    request = checks._call('id-1', 'TanhLayer', {}, 'bprop', [np.ones((2, 2))] * 3, return_inputs=True)
+    request = base.call_request('id-1', 'TanhLayer', {}, 'bprop', [np.ones((2, 2))] * 3, return_inputs=True)
     assert isinstance(request, Request)
     assert request.header['args'] == [{'array': 0}, {'array': 1}, {'array': 2}]
     assert request.header['source'] == 'submission' and request.header['return_inputs'] is True
@@ -423,8 +425,7 @@ def test_a_students_exception_message_is_hidden_on_hidden_cases():
                         header={'error_kind': 'student', 'error': 'ValueError: ' + secret})
 
     def judge(responses):
-        from autograder.checks.plan import _response
-        _response(responses, 'r', 'TanhLayer.fprop')
+        base.response(responses, 'r', 'TanhLayer.fprop')
 
     for public in (False, True):
         plan = CheckPlan(item, 'fixed:edges', 'fixed', public, 'a case', [], judge)

@@ -11,11 +11,26 @@ from autograder.course.spec import (
     AssignmentSpec, Item, SpecError, default_course_root, list_assignments, load_spec,
     notebook_points)
 
-ASSIGNMENTS = ['03_multiple_layer_models', '05_activation_functions']
+LAYER_LABS = ['03_multiple_layer_models', '05_activation_functions']
+ASSIGNMENTS = ['02_single_layer_models', '03_multiple_layer_models', '04_regularisation',
+               '05_activation_functions', '06_learning_rules']
 
 
-def test_both_assignments_have_a_spec():
-    assert list_assignments() == ASSIGNMENTS
+def test_every_assignment_has_a_spec_in_course_order():
+    known = list_assignments()
+    assert known == sorted(known) and set(ASSIGNMENTS) <= set(known)
+
+
+@pytest.mark.parametrize('name', ASSIGNMENTS)
+def test_every_target_has_a_registered_kind_and_every_item_plans(name):
+    from autograder.checks import plan, registry
+    spec = load_spec(name)
+    assert set(spec.targets) == set(spec.classes)
+    for target in spec.targets.values():
+        assert target.kind in registry.KINDS
+    for item in spec.items:
+        plans = plan.plan_item(spec, item)
+        assert (plans == []) == ('manual' in item.checks)
 
 
 @pytest.mark.parametrize('name', ASSIGNMENTS)
@@ -29,7 +44,7 @@ def test_points_and_ids_come_from_the_source_notebook(name):
     assert spec.student_mlp_dir == spec.course_root / 'release' / name
 
 
-@pytest.mark.parametrize('name', ASSIGNMENTS)
+@pytest.mark.parametrize('name', LAYER_LABS)
 def test_every_graded_class_is_checked_by_fixed_cases_and_a_training_run(name):
     spec = load_spec(name)
     for class_name in spec.classes:

@@ -12,10 +12,11 @@ import functools
 import numpy as np
 
 from autograder.checks import recipes
+from autograder.results import HarnessError
 
 
-class OracleError(Exception):
-    """The reference framework or the data it needs is not available."""
+class OracleError(HarnessError):
+    """The reference framework or the data it needs is not available (a harness failure)."""
 
 
 def reference_layers_module():
@@ -31,13 +32,60 @@ def reference_layer(class_name: str, init_kwargs: dict):
         OracleError: The imported `mlp` has no such class (e.g. the grader
             was started in a folder holding a student copy of `mlp`).
     """
-    layers = reference_layers_module()
-    cls = getattr(layers, class_name, None)
-    if cls is None:
+    return reference_object('mlp.layers.' + class_name)(**init_kwargs)
+
+
+#: Modules a spec may name as the home of a reference class or function.
+REFERENCE_PREFIXES = ('mlp.', 'autograder.course.reference_functions.')
+
+
+def reference_object(dotted: str):
+    """The reference class or function at a dotted path ('mlp.errors.SumOfSquaredDiffsError').
+
+    Raises:
+        OracleError: The path is outside the reference modules, or names
+            nothing there (e.g. the grader imported a student copy of mlp).
+    """
+    import importlib
+    module_name, _, name = dotted.rpartition('.')
+    if not any(dotted.startswith(prefix) for prefix in REFERENCE_PREFIXES) or not name:
+        raise OracleError('{0!r} is not in a reference module ({1})'.format(
+            dotted, ', '.join(REFERENCE_PREFIXES)))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise OracleError('the reference module {0} cannot be imported: {1}'.format(
+            module_name, error)) from error
+    found = getattr(module, name, None)
+    if found is None:
         raise OracleError(
-            'the reference mlp.layers at {0} has no {1}: the grader must import the '
-            'reference framework, not a student copy'.format(layers.__file__, class_name))
-    return cls(**init_kwargs)
+            'the reference {0} at {1} has no {2}: the grader must import the '
+            'reference framework, not a student copy'.format(
+                module_name, getattr(module, '__file__', '?'), name))
+    return found
+
+
+def reference_path(target, default_module: str) -> str:
+    """The dotted path of a target's reference: its spec's `reference`, else the kind's module."""
+    return target.option('reference') or '{0}.{1}'.format(default_module, target.name)
+
+
+def missing_references(spec) -> list[str]:
+    """The targets of a spec whose reference the imported `mlp` lacks (a student copy?)."""
+    from autograder.checks import registry
+    missing = []
+    for name, target in spec.targets.items():
+        try:
+            reference_object(reference_path(target, registry.planner_class(target.kind).reference_module))
+        except OracleError:
+            missing.append(name)
+    return missing
+
+
+def reference_instance(target, default_module: str):
+    """A fresh reference instance of a class target built with the spec's kwargs (a function as is)."""
+    found = reference_object(reference_path(target, default_module))
+    return found(**target.kwargs) if isinstance(found, type) else found
 
 
 def one_sided_zero_inputs(inputs: np.ndarray, side: float) -> np.ndarray:
@@ -97,7 +145,23 @@ def mnist_subset(num_train: int, num_eval: int):
 
 
 def _resolve_reference_class(class_name: str, source: str):
-    return getattr(reference_layers_module(), class_name)
+    """A recipe's class in the reference run ('submission' was replaced by its reference module)."""
+    module = source if source.startswith('mlp') else 'mlp.layers'
+    return reference_object('{0}.{1}'.format(module, class_name))
+
+
+def reference_recipe(recipe: dict) -> dict:
+    """The recipe with every student piece replaced by its reference (`reference_source`)."""
+    def swap(entry):
+        if not isinstance(entry, dict):
+            return entry
+        entry = {key: swap(value) if isinstance(value, dict) else
+                 [swap(v) for v in value] if isinstance(value, list) else value
+                 for key, value in entry.items()}
+        if entry.get('source') == 'submission':
+            entry['source'] = entry.get('reference_source', 'mlp.layers')
+        return entry
+    return swap(recipe)
 
 
 @functools.lru_cache(maxsize=32)
@@ -106,7 +170,7 @@ def _reference_run_cached(recipe_json: str, num_train: int, num_eval: int):
     recipe = json.loads(recipe_json)
     train_inputs, train_targets, eval_inputs, eval_labels = mnist_subset(num_train, num_eval)
     outputs, errors = recipes.train_and_predict(
-        recipe, _resolve_reference_class, train_inputs, train_targets, eval_inputs)
+        reference_recipe(recipe), _resolve_reference_class, train_inputs, train_targets, eval_inputs)
     return float(np.mean(outputs.argmax(-1) == eval_labels)), tuple(errors)
 
 

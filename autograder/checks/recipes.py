@@ -6,15 +6,36 @@ passed in by the child runner); in the trusted parent it is the reference.
 The parent copies this file into the sandbox next to the child runner.
 
 A recipe is plain data:
-    {"seed": int, "layers": [{"class": str, "source": "mlp.layers" | "submission",
-     "kwargs": {...}, "init_scale": float | None}, ...], "learning_rate": float,
-     "batch_size": int, "num_epochs": int, "error": name in mlp.errors}
+    {"seed": int, "layers": [LAYER, ...], "learning_rate": float,
+     "batch_size": int, "num_epochs": int, "error": name,
+     "error_source": "mlp.errors" | "submission"        (optional),
+     "learning_rule": PIECE                              (optional),
+     "scheduler": PIECE                                  (optional)}
+    LAYER = {"class": str, "source": "mlp.layers" | "submission",
+             "kwargs": {...}, "init_scale": float | None,
+             "penalties": {"weights_penalty": PIECE, ...}  (optional)}
+    PIECE = {"class": str, "source": "mlp.<module>" | "submission", "kwargs": {...}}
+(The parent adds "reference_source" to student pieces: the reference module
+that stands for them in the reference run; the child ignores it.)
+
 The model is trained with that error (e.g. `CrossEntropySoftmaxError`) and
-gradient descent on shuffled mini-batches, every random choice drawn from
-one RandomState(seed).
+the learning rule (gradient descent at `learning_rate` by default) on
+shuffled mini-batches, every random choice drawn from one RandomState(seed).
+A scheduler, when given, sets the rule's learning rate before every epoch
+(`update_learning_rule(rule, epoch)`, epochs counted from 0). Layers with a
+`stochastic` flag in fprop (dropout) run stochastically in training and
+deterministically for the evaluation outputs.
 """
 
 import numpy as np
+
+
+def _piece(piece, resolve_class, **extra):
+    """Instantiates a PIECE (penalty, learning rule, scheduler) of the recipe."""
+    cls = resolve_class(piece['class'], piece.get('source', 'mlp.layers'))
+    kwargs = dict(piece.get('kwargs') or {})
+    kwargs.update(extra)
+    return cls(**kwargs)
 
 
 def build_layers(recipe, resolve_class, rng):
@@ -23,7 +44,8 @@ def build_layers(recipe, resolve_class, rng):
     Args:
         recipe: The recipe dict (see module docstring).
         resolve_class: Callable (class_name, source) -> class.
-        rng: RandomState for the affine layers' uniform initialisation.
+        rng: RandomState for the affine layers' uniform initialisation (and
+            the random choices of stochastic layers, which take an `rng`).
 
     Returns:
         List of layer instances, in order.
@@ -38,9 +60,20 @@ def build_layers(recipe, resolve_class, rng):
             initialiser = UniformInit(-scale, scale, rng=rng)
             kwargs['weights_initialiser'] = initialiser
             kwargs['biases_initialiser'] = initialiser
+        for name, piece in sorted((layer_spec.get('penalties') or {}).items()):
+            kwargs[name] = _piece(piece, resolve_class)
+        if layer_spec.get('stochastic'):
+            kwargs['rng'] = rng
         cls = resolve_class(layer_spec['class'], layer_spec.get('source', 'mlp.layers'))
         layers.append(cls(**kwargs))
     return layers
+
+
+def _evaluation_outputs(model, recipe, eval_inputs):
+    """The model's outputs on held-out inputs, stochastic layers in their deterministic mode."""
+    if any(layer_spec.get('stochastic') for layer_spec in recipe['layers']):
+        return model.fprop(eval_inputs, evaluation=True)[-1]
+    return model.fprop(eval_inputs)[-1]
 
 
 def train_and_predict(recipe, resolve_class, train_inputs, train_targets, eval_inputs):
@@ -57,19 +90,24 @@ def train_and_predict(recipe, resolve_class, train_inputs, train_targets, eval_i
         (eval_outputs (M, K), train_errors (num_epochs,)): the model's final
         outputs on `eval_inputs` and the mean training error of each epoch.
     """
-    import mlp.errors
     from mlp.data_providers import DataProvider
-    from mlp.learning_rules import GradientDescentLearningRule
     from mlp.models import MultipleLayerModel
 
     rng = np.random.RandomState(recipe['seed'])
     model = MultipleLayerModel(build_layers(recipe, resolve_class, rng))
-    error = getattr(mlp.errors, recipe['error'])()
-    learning_rule = GradientDescentLearningRule(recipe['learning_rate'])
+    error = _piece({'class': recipe['error'], 'source': recipe.get('error_source', 'mlp.errors')},
+                   resolve_class)
+    rule = recipe.get('learning_rule') or {
+        'class': 'GradientDescentLearningRule', 'source': 'mlp.learning_rules',
+        'kwargs': {'learning_rate': recipe['learning_rate']}}
+    learning_rule = _piece(rule, resolve_class)
     learning_rule.initialise(model.params)
+    scheduler = _piece(recipe['scheduler'], resolve_class) if recipe.get('scheduler') else None
     data = DataProvider(train_inputs, train_targets, recipe['batch_size'], rng=rng)
     train_errors = []
-    for _ in range(recipe['num_epochs']):
+    for epoch in range(recipe['num_epochs']):
+        if scheduler is not None:
+            scheduler.update_learning_rule(learning_rule, epoch)
         epoch_error, num_batches = 0., 0
         for inputs_batch, targets_batch in data:
             num_batches += 1
@@ -78,5 +116,5 @@ def train_and_predict(recipe, resolve_class, train_inputs, train_targets, eval_i
             grads = error.grad(activations[-1], targets_batch)
             learning_rule.update_params(model.grads_wrt_params(activations, grads))
         train_errors.append(epoch_error / num_batches if num_batches else float('nan'))
-    eval_outputs = model.fprop(eval_inputs)[-1]
+    eval_outputs = _evaluation_outputs(model, recipe, eval_inputs)
     return eval_outputs, np.array(train_errors, dtype=float)

@@ -31,11 +31,29 @@ to the student's prints). One response, flushed, per request:
   ``"method": null`` the target itself (e.g. a function) is called. Answers
   ``{"type": "result", "id", "ok": true, "returned": "array"|"list"|"scalar",
   "num_returned": n, "num_inputs": m}`` with the n returned arrays followed by
-  the m array arguments as they were after the call (when ``return_inputs``),
+  the m array arguments as they were after the call, then the ``params``
+  arrays set on the instance (when ``return_inputs``),
   or ``{"type": "result", "id", "ok": false, "error", "error_kind",
   "traceback"}``.
+* ``{"type": "sequence", "id", "target", "source", "init", "objects",
+  "steps"}`` builds ONE instance of ``target`` and helper ``objects``
+  (``{"class", "source": "mlp.<module>", "kwargs"}``, from the student copy
+  of ``mlp``), copies every sent array once into a working slot, then runs
+  the steps in order. A step is ``{"method", "args", "kwargs", "record"}``;
+  in ``args``/``kwargs``, ``{"array": i}`` is working slot i (the same object
+  in every step, so in-place updates persist), ``{"copy": i}`` a fresh copy
+  of sent array i, ``{"list": [...]}`` a list of such values, ``{"object":
+  j}`` helper object j, ``{"returned": [s, k]}`` array k returned by step s
+  (earlier), other JSON as is. ``record`` says what to send back after the
+  step: ``{"returned": true}`` (the return value), ``{"array": i}`` (slot i),
+  ``{"attribute": name}`` (of the instance, or of ``"of": {"object": j}``).
+  Answers like ``call`` (``"returned": "list"``) with all recorded arrays in
+  order and ``"records"``: per step, per record, the number of arrays it
+  gave (null for an attribute the object lacks). A failing step answers
+  like a failed call, with ``"failed_step"``: its index.
 * ``{"type": "train", "id", "seed", "layers", "error", "learning_rate",
-  "batch_size", "num_epochs"}`` with arrays ``[train_inputs (N, D),
+  "batch_size", "num_epochs"}`` (optionally ``"learning_rule"``,
+  ``"scheduler"``, ``"error_source"``; see ``recipes.py``) with arrays ``[train_inputs (N, D),
   train_targets (N, K), eval_inputs (M, D)]`` trains a small model built from
   the given classes and answers with ``[eval_outputs (M, K),
   train_error_per_epoch (num_epochs,)]``.
@@ -216,6 +234,8 @@ class Runner:
                 return self.setup(header), []
             if kind == "call":
                 return self.call(header, arrays)
+            if kind == "sequence":
+                return self.sequence(header, arrays)
             if kind == "train":
                 return self.train(header, arrays)
             raise RequestError(f"unknown request type {kind!r}")
@@ -303,26 +323,19 @@ class Runner:
         if method_name is not None and not isinstance(method_name, str):
             raise RequestError("'method' must be a string or null")
         label = f"{target_name}.{method_name}" if method_name else target_name
-        inputs = []
+        inputs, param_arrays = [], []
         try:
             target = self._lookup(header.get("source", SUBMISSION_MODULE), target_name)
             if method_name is None:
                 function = target
             else:
-                init = header.get("init") or {}
-                if not isinstance(init, dict):
-                    raise RequestError("'init' must be an object")
-                init_args = [self._resolve(a, arrays) for a in _list_of(init, "args")]
-                init_kwargs = {k: self._resolve(v, arrays) for k, v in _dict_of(init, "kwargs").items()}
-                seed = init.get("rng_seed")
-                if seed is not None:
-                    init_kwargs["rng"] = self.np.random.RandomState(_seed(seed))
-                instance = target(*init_args, **init_kwargs)
+                instance = self._instance(target, header.get("init") or {}, arrays)
                 params = header.get("params")
                 if params is not None:
                     if not isinstance(params, list):
                         raise RequestError("'params' must be a list of array indices or null")
-                    instance.params = [self._array(i, arrays) for i in params]
+                    param_arrays = [self._array(i, arrays) for i in params]
+                    instance.params = param_arrays
                 function = getattr(instance, method_name)
             call_args = [self._resolve(a, arrays, inputs) for a in _list_of(header, "args")]
             call_kwargs = {k: self._resolve(v, arrays, inputs) for k, v in _dict_of(header, "kwargs").items()}
@@ -338,9 +351,140 @@ class Runner:
         response = {"type": "result", "id": request_id, "ok": True, "returned": returned,
                     "num_returned": len(out_arrays), "num_inputs": 0}
         if header.get("return_inputs"):
+            inputs = inputs + param_arrays  # every array sent, in the order sent
             response["num_inputs"] = len(inputs)
             out_arrays = out_arrays + [self.np.array(a, dtype=self.np.float64) for a in inputs]
         return response, out_arrays
+
+    # -- sequences ----------------------------------------------------------
+
+    #: At most this many steps, and records per step, in one sequence request.
+    MAX_STEPS = 100000
+    MAX_RECORDS = 64
+
+    def sequence(self, header, arrays):
+        """Run several calls on one instance; see the module docstring."""
+        request_id = _require(header, "id", str)
+        target_name = _require(header, "target", str)
+        steps = header.get("steps")
+        if not isinstance(steps, list) or not 0 < len(steps) <= self.MAX_STEPS:
+            raise RequestError("'steps' must be a non-empty list")
+        for step in steps:
+            if not isinstance(step, dict):
+                raise RequestError("each step must be an object")
+            _require(step, "method", str)
+            _list_of(step, "args")
+            _dict_of(step, "kwargs")
+            records = _list_of(step, "record")
+            if len(records) > self.MAX_RECORDS:
+                raise RequestError("too many records in one step")
+            for record in records:
+                if not isinstance(record, dict) or not (
+                        record.get("returned") is True or "array" in record
+                        or isinstance(record.get("attribute"), str)):
+                    raise RequestError(f"bad record {record!r}")
+        object_specs = _list_of(header, "objects")
+        slots = [a.copy() for a in arrays]
+        objects, results, out_arrays, layout = [], [], [], []
+        step_index = -1
+        try:
+            for spec in object_specs:
+                if not isinstance(spec, dict):
+                    raise RequestError("each object must be an object")
+                source = _require(spec, "source", str)
+                if not (source == "mlp" or source.startswith("mlp.")):
+                    raise RequestError("helper objects come from the student copy of mlp")
+                cls = self._lookup(source, _require(spec, "class", str))
+                objects.append(cls(**_dict_of(spec, "kwargs")))
+            instance = self._instance(self._lookup(header.get("source", SUBMISSION_MODULE), target_name),
+                                      header.get("init") or {}, arrays)
+            context = (arrays, slots, objects, results)
+            for step_index, step in enumerate(steps):
+                method_name = step["method"]
+                label = f"{target_name}.{method_name}"
+                args = [self._step_value(a, context) for a in _list_of(step, "args")]
+                kwargs = {k: self._step_value(v, context) for k, v in _dict_of(step, "kwargs").items()}
+                value = getattr(instance, method_name)(*args, **kwargs)
+                results.append(value)
+                counts = []
+                for record in _list_of(step, "record"):
+                    recorded = self._record(record, value, instance, context, label)
+                    counts.append(None if recorded is None else len(recorded))
+                    out_arrays.extend(recorded or [])
+                layout.append(counts)
+        except RequestError:
+            raise
+        except ResultError as exc:
+            failure = self._result_failure(request_id, str(exc))
+            failure["failed_step"] = step_index
+            return failure, []
+        except BaseException as exc:
+            failure = self._student_failure(request_id, exc)
+            failure["failed_step"] = step_index
+            return failure, []
+        response = {"type": "result", "id": request_id, "ok": True, "returned": "list",
+                    "num_returned": len(out_arrays), "num_inputs": 0, "records": layout}
+        return response, out_arrays
+
+    def _step_value(self, value, context):
+        """Resolve a step argument (see the module docstring)."""
+        arrays, slots, objects, results = context
+        if isinstance(value, dict) and len(value) == 1:
+            (key, item), = value.items()
+            if key == "array":
+                if type(item) is not int or not 0 <= item < len(slots):
+                    raise RequestError(f"slot {item!r} is out of range")
+                return slots[item]
+            if key == "copy":
+                return self._array(item, arrays)
+            if key == "list":
+                if not isinstance(item, list):
+                    raise RequestError("'list' must be a list")
+                return [self._step_value(v, context) for v in item]
+            if key == "object":
+                if type(item) is not int or not 0 <= item < len(objects):
+                    raise RequestError(f"object {item!r} is out of range")
+                return objects[item]
+            if key == "returned":
+                if (not isinstance(item, list) or len(item) != 2 or type(item[0]) is not int
+                        or type(item[1]) is not int or not 0 <= item[0] < len(results)):
+                    raise RequestError(f"bad reference to an earlier result {item!r}")
+                earlier = results[item[0]]
+                earlier = list(earlier) if type(earlier) in (list, tuple) else [earlier]
+                if not 0 <= item[1] < len(earlier):
+                    raise ResultError(f"step {item[0] + 1} returned {len(earlier)} value(s), "
+                                      f"the next call needs value {item[1] + 1}")
+                return earlier[item[1]]
+        return value
+
+    def _record(self, record, value, instance, context, label):
+        """The arrays one record sends back, or None for a missing attribute."""
+        arrays, slots, objects, results = context
+        if record.get("returned") is True:
+            return self._convert_result(value, label)[1]
+        if "array" in record:
+            return [self.np.array(self._step_value({"array": record["array"]}, context),
+                                  dtype=self.np.float64)]
+        owner = instance
+        if record.get("of") is not None:
+            owner = self._step_value(record["of"], context)
+        name = record["attribute"]
+        try:
+            attribute = getattr(owner, name)
+        except AttributeError:
+            return None
+        return self._convert_result(attribute, f"{label}: its attribute {name}")[1]
+
+    def _instance(self, target, init, arrays):
+        """``target(*init.args, **init.kwargs)``, with ``rng`` when ``init.rng_seed`` is set."""
+        if not isinstance(init, dict):
+            raise RequestError("'init' must be an object")
+        init_args = [self._resolve(a, arrays) for a in _list_of(init, "args")]
+        init_kwargs = {k: self._resolve(v, arrays) for k, v in _dict_of(init, "kwargs").items()}
+        seed = init.get("rng_seed")
+        if seed is not None:
+            init_kwargs["rng"] = self.np.random.RandomState(_seed(seed))
+        return target(*init_args, **init_kwargs)
 
     def _lookup(self, source, name):
         if source == SUBMISSION_MODULE:
@@ -471,6 +615,16 @@ class Runner:
         label = "training"
         recipe = {"seed": seed, "layers": layer_specs, "error": error_name,
                   "learning_rate": learning_rate, "batch_size": batch_size, "num_epochs": num_epochs}
+        for key in ("learning_rule", "scheduler"):  # optional pieces: {"class", "source", "kwargs"}
+            piece = header.get(key)
+            if piece is not None:
+                if not isinstance(piece, dict):
+                    raise RequestError(f"'{key}' must be an object")
+                _require(piece, "class", str)
+                _dict_of(piece, "kwargs")
+                recipe[key] = piece
+        if header.get("error_source") is not None:
+            recipe["error_source"] = _require(header, "error_source", str)
         try:
             eval_outputs, epoch_errors = self.recipes.train_and_predict(
                 recipe, lambda name, source: self._lookup(source, name),

@@ -1,0 +1,121 @@
+"""The layer kind (checks/layer.py) beyond activation layers: layers with parameters given by the
+spec (AffineLayer, with a training run of the student's own affine layers) and 4-D layers whose
+inputs and parameters come from spec-given shapes (a convolutional layer)."""
+
+import pytest
+
+from kind_harness import by_item, failed_outputs, grade, kind_spec
+
+AFFINE = {'AffineLayer': {'kind': 'layer', 'kwargs': {'input_dim': 4, 'output_dim': 3},
+                          'params': {'seed': 5, 'scale': 0.5}, 'input_shape': [3, 4],
+                          'training_layers': [
+                              {'class': '$target', 'kwargs': {'input_dim': 784, 'output_dim': 32}, 'init_scale': 0.1},
+                              {'class': 'SigmoidLayer'},
+                              {'class': '$target', 'kwargs': {'input_dim': 32, 'output_dim': 10}, 'init_scale': 0.1}]}}
+AFFINE_CASES = {
+    'public': {'public': True, 'inputs': [[1.0, -1.0, 0.5, 2.0], [0.0, 0.25, -2.0, 1.0]],
+               'bprop_inputs': [[0.5, 1.0, -1.0, 0.0], [2.0, -0.5, 0.25, 1.5]],
+               'grads_wrt_outputs': [[1.0, -2.0, 0.5], [0.25, 1.0, -1.0]]},
+    'random': {'seed': 9, 'shape': [6, 4], 'scale': 2.0},
+}
+AFFINE_ITEMS = [
+    {'grade_id': 'fprop', 'target': 'AffineLayer.fprop', 'checks': ['fixed:public', 'fixed:random', 'property']},
+    {'grade_id': 'bprop', 'target': 'AffineLayer.bprop',
+     'checks': ['fixed:public', 'fixed:random', 'gradcheck', 'property']},
+    {'grade_id': 'grads', 'target': 'AffineLayer.grads_wrt_params',
+     'checks': ['fixed:public', 'fixed:random', 'gradcheck']},
+    {'grade_id': 'training', 'target': 'AffineLayer', 'checks': ['training']},
+]
+
+
+def affine(fprop='inputs.dot(self.weights.T) + self.biases', bprop='grads_wrt_outputs.dot(self.weights)',
+           grads='[grads_wrt_outputs.T.dot(inputs), grads_wrt_outputs.sum(axis=0)]'):
+    return '''
+from mlp.layers import LayerWithParameters
+from mlp.initialisers import UniformInit, ConstantInit
+
+class AffineLayer(LayerWithParameters):
+    def __init__(self, input_dim, output_dim, weights_initialiser=UniformInit(-0.1, 0.1),
+                 biases_initialiser=ConstantInit(0.), weights_penalty=None, biases_penalty=None):
+        self.input_dim, self.output_dim = input_dim, output_dim
+        self.weights = weights_initialiser((output_dim, input_dim))
+        self.biases = biases_initialiser(output_dim)
+
+    def fprop(self, inputs):
+        return {0}
+
+    def bprop(self, inputs, outputs, grads_wrt_outputs):
+        return {1}
+
+    def grads_wrt_params(self, inputs, grads_wrt_outputs):
+        return {2}
+
+    @property
+    def params(self):
+        return [self.weights, self.biases]
+
+    @params.setter
+    def params(self, values):
+        self.weights, self.biases = values
+'''.format(fprop, bprop, grads)
+
+
+LOOPED = affine(
+    fprop='np.array([[self.biases[k] + np.dot(self.weights[k], x) for k in range(self.output_dim)] for x in inputs])',
+    grads='[sum(np.outer(g, x) for g, x in zip(grads_wrt_outputs, inputs)), np.sum(grads_wrt_outputs, 0)]')
+
+
+@pytest.fixture(scope='module')
+def affine_spec(tmp_path_factory, mnist_env):
+    return kind_spec(tmp_path_factory.mktemp('affine'), classes=AFFINE, cases=AFFINE_CASES, items=AFFINE_ITEMS)
+
+
+@pytest.mark.parametrize('source', [affine(), LOOPED], ids=['vectorised', 'loops'])
+def test_correct_affine_layers_get_full_marks(affine_spec, source, tmp_path):
+    report = grade(affine_spec, source, tmp_path)
+    assert by_item(report) == {item['grade_id']: (1.0, []) for item in AFFINE_ITEMS}
+
+
+def test_a_batch_mean_in_the_weight_gradient_loses_grads_and_training(affine_spec, tmp_path):
+    report = grade(affine_spec, affine(
+        grads='[grads_wrt_outputs.T.dot(inputs) / len(inputs), grads_wrt_outputs.sum(axis=0)]'), tmp_path)
+    scores = {grade_id: score for grade_id, (score, _) in by_item(report).items()}
+    assert scores == {'fprop': 1.0, 'bprop': 1.0, 'grads': 0.0, 'training': 0.0}, [
+        t.output for t in report.tests if t.status != 'passed']
+
+
+def test_mean_instead_of_sum_for_the_bias_gradient_loses_grads(affine_spec, tmp_path):
+    report = grade(affine_spec, affine(grads='[grads_wrt_outputs.T.dot(inputs), grads_wrt_outputs.mean(axis=0)]'),
+                   tmp_path)
+    assert by_item(report)['grads'][0] == 0.0
+    assert 'grads_wrt_params[1]' in failed_outputs(report, 'grads')
+
+
+def test_a_forgotten_bias_fails_fprop_where_the_public_case_shows(affine_spec, tmp_path):
+    report = grade(affine_spec, affine(fprop='inputs.dot(self.weights.T)'), tmp_path)
+    assert by_item(report)['fprop'][0] == 0.0
+    assert 'got' in failed_outputs(report, 'fprop') and by_item(report)['bprop'] == (1.0, [])
+
+
+CONV_KWARGS = {'num_input_channels': 2, 'num_output_channels': 2, 'input_dim_1': 4, 'input_dim_2': 4,
+               'kernel_dim_1': 2, 'kernel_dim_2': 2}
+CONV = {'ConvolutionalLayer': {'kind': 'layer', 'kwargs': CONV_KWARGS, 'params': {'seed': 1, 'scale': 0.5},
+                               'input_shape': [2, 2, 4, 4]}}
+CONV_CASES = {'random4d': {'seed': 4, 'shape': [3, 2, 4, 4], 'scale': 1.0}}
+CONV_ITEMS = [
+    {'grade_id': 'conv_fprop', 'target': 'ConvolutionalLayer.fprop', 'checks': ['fixed:random4d', 'property']},
+    {'grade_id': 'conv_bprop', 'target': 'ConvolutionalLayer.bprop', 'checks': ['fixed:random4d', 'gradcheck']},
+    {'grade_id': 'conv_grads', 'target': 'ConvolutionalLayer.grads_wrt_params', 'checks': ['fixed:random4d', 'gradcheck']},
+]
+REFERENCE_CONV = 'from mlp.layers import ConvolutionalLayer as _Reference\n\nclass ConvolutionalLayer(_Reference):\n    pass\n'
+
+
+def test_a_4d_layer_with_spec_given_shapes_just_works(tmp_path):
+    spec = kind_spec(tmp_path, classes=CONV, cases=CONV_CASES, items=CONV_ITEMS)
+    report = grade(spec, REFERENCE_CONV, tmp_path, student='right')
+    assert by_item(report) == {item['grade_id']: (1.0, []) for item in CONV_ITEMS}
+    cross_correlation = REFERENCE_CONV.replace('    pass\n', '''    def _flat_flipped_kernels(self):
+        return self.kernels.reshape(self.kernels.shape[0], -1)
+''')
+    report = grade(spec, cross_correlation, tmp_path, student='wrong')
+    assert by_item(report)['conv_fprop'][0] == 0.0
