@@ -21,10 +21,12 @@ import pytest
 from autograder.course import release
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = ['03_multiple_layer_models', '05_activation_functions']
+ASSIGNMENTS = ['02_single_layer_models', '03_multiple_layer_models', '04_regularisation',
+               '05_activation_functions', '06_learning_rules', '07_convolutional_networks']
+LAB3 = '03_multiple_layer_models'
 GRADED_METHODS = ('fprop', 'bprop', 'grads_wrt_params')
 NOISE = re.compile(r'^(__pycache__|.*\.py[co]|\.ipynb_checkpoints|gradebook\.db.*|timestamp\.txt)$')
-STUB_MESSAGE = re.compile(r'^Exercise \d+: implement \w+\.\w+$')
+STUB_MESSAGE = re.compile(r'^Exercise \d+: implement (\w+\.)?\w+$')  # a method or a function
 
 
 def tree_bytes(root):
@@ -72,6 +74,18 @@ def exercise_classes(assignment):
     return names
 
 
+def notebook_functions(assignment):
+    """Names of the top-level functions that the solution cells of the source notebook define."""
+    source = next((REPO_ROOT / 'source' / assignment).glob('*.ipynb'))
+    names = []
+    for cell in nbformat.read(str(source), as_version=4).cells:
+        meta = cell.metadata.get('nbgrader', {})
+        if cell.cell_type == 'code' and meta.get('solution') and not meta.get('grade'):
+            names += [node.name for node in ast.parse(cell.source).body
+                      if isinstance(node, ast.FunctionDef)]
+    return names
+
+
 def significant(line):
     """A stripped line worth looking for: long enough and not just punctuation."""
     line = line.strip()
@@ -96,6 +110,12 @@ def forbidden_lines(assignment):
                 inside = False
             elif inside:
                 forbidden.add(line)
+    # A line that the student copy of the framework gives students anyway (an
+    # `if self.biases_penalty is not None:` that AffineLayer has too) is no secret.
+    given = {significant(line) for path in sorted((REPO_ROOT / 'reference' / 'mlp').rglob('*.py'))
+             for line in release.strip_exercise_regions(path.read_text(encoding='utf-8'), assignment,
+                                                        path.name).splitlines()}
+    reference_lines = set()
     for regions in exercise_regions(assignment).values():
         for region in regions:
             region_lines = region.text.splitlines()
@@ -104,8 +124,9 @@ def forbidden_lines(assignment):
                     body = node.body
                     if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
                         body = body[1:]  # the docstring is documentation, not the answer
-                    forbidden.update(region_lines[body[0].lineno - 1:body[-1].end_lineno])
-    return {line for line in map(significant, forbidden) if line}
+                    reference_lines.update(region_lines[body[0].lineno - 1:body[-1].end_lineno])
+    forbidden = {significant(line) for line in forbidden | reference_lines} - given
+    return {line for line in forbidden if line}
 
 
 def released_lines(release_dir):
@@ -138,8 +159,8 @@ def test_regenerating_reproduces_the_committed_release_byte_for_byte(regenerated
 
 def test_releasing_again_over_an_existing_release_changes_nothing(regenerated):
     before = tree_bytes(regenerated / 'release')
-    target = release.release_assignment(ASSIGNMENTS[0], course_root=regenerated)
-    assert target == regenerated / 'release' / ASSIGNMENTS[0]
+    target = release.release_assignment(LAB3, course_root=regenerated)
+    assert target == regenerated / 'release' / LAB3
     assert tree_bytes(regenerated / 'release') == before
 
 
@@ -192,8 +213,8 @@ def test_student_framework_lacks_this_and_later_assignments_classes(assignment):
 
 
 def test_student_copy_does_not_import_the_exercise_classes(tmp_path):
-    workdir = tmp_path / ASSIGNMENTS[0]
-    shutil.copytree(REPO_ROOT / 'release' / ASSIGNMENTS[0], workdir)
+    workdir = tmp_path / LAB3
+    shutil.copytree(REPO_ROOT / 'release' / LAB3, workdir)
     probe = ('import mlp, mlp.layers\n'
              'print(mlp.__file__)\n'
              'from mlp.layers import TanhLayer\n')
@@ -278,26 +299,26 @@ def test_unknown_assignment_is_a_clear_error(tmp_path, capsys):
 
 def test_notebook_without_cell_ids_is_refused(tmp_path):
     course = make_course_copy(tmp_path)
-    path = course / 'source' / ASSIGNMENTS[0] / '03_Multiple_layer_models.ipynb'
+    path = course / 'source' / LAB3 / '03_Multiple_layer_models.ipynb'
     content = json.loads(path.read_text(encoding='utf-8'))
     content['nbformat_minor'] = 4
     for cell in content['cells']:
         del cell['id']
     path.write_text(json.dumps(content), encoding='utf-8')
     with pytest.raises(release.ReleaseError, match='no id'):
-        release.release_assignment(ASSIGNMENTS[0], course_root=course)
+        release.release_assignment(LAB3, course_root=course)
 
 
 def test_broken_nbgrader_metadata_is_reported(tmp_path):
     course = make_course_copy(tmp_path)
-    path = course / 'source' / ASSIGNMENTS[0] / '03_Multiple_layer_models.ipynb'
+    path = course / 'source' / LAB3 / '03_Multiple_layer_models.ipynb'
     notebook = nbformat.read(str(path), as_version=4)
     for cell in notebook.cells:
         if cell.metadata.get('nbgrader', {}).get('grade_id') == 'relu_training':
             cell.metadata.nbgrader.grade_id = 'tanh_training'  # a duplicate id
     nbformat.write(notebook, str(path))
     with pytest.raises(release.ReleaseError, match='nbgrader could not generate'):
-        release.release_assignment(ASSIGNMENTS[0], course_root=course)
+        release.release_assignment(LAB3, course_root=course)
 
 
 # --- the student's view -------------------------------------------------------------------
@@ -334,7 +355,7 @@ def test_released_notebook_runs_with_the_student_framework(assignment, tmp_path,
     assert [Path(p).resolve() for p in where] == [
         (workdir / 'mlp' / '__init__.py').resolve(), (workdir / 'mlp' / 'layers.py').resolve()]
 
-    classes = exercise_classes(assignment)
+    classes = exercise_classes(assignment) + notebook_functions(assignment)
     autograded = {cell.metadata.nbgrader.grade_id for cell in notebook.cells
                   if cell.metadata.get('nbgrader', {}).get('grade') and cell.cell_type == 'code'}
     failed = set()
@@ -354,3 +375,45 @@ def test_released_notebook_runs_with_the_student_framework(assignment, tmp_path,
         # Outside the graded tests, only cells that use the student's classes may fail.
         assert grade_id in autograded or any(name in cell.source for name in classes), grade_id
     assert autograded <= failed  # every graded test fails on the untouched release
+
+
+# --- a release never deletes files it did not write ---------------------------------------
+
+def test_releasing_again_keeps_and_names_files_a_student_put_in_the_release(tmp_path, capsys):
+    course = make_course_copy(tmp_path)
+    target = release.release_assignment(LAB3, course_root=course)
+    ours = tree_bytes(target)
+    (target / 'my_attempt.ipynb').write_text('{"my": "work"}')
+    (target / 'notes').mkdir()
+    (target / 'notes' / 'ideas.txt').write_text('try a deeper model')
+    (target / '.ipynb_checkpoints').mkdir()
+    (target / '.ipynb_checkpoints' / 'my_attempt-checkpoint.ipynb').write_text('{}')
+    (target / 'mlp' / '__pycache__').mkdir(exist_ok=True)
+    (target / 'mlp' / '__pycache__' / 'layers.cpython-311.pyc').write_bytes(b'cache')
+    capsys.readouterr()
+    release.release_assignment(LAB3, course_root=course)
+    after = tree_bytes(target)
+    assert after['my_attempt.ipynb'] == b'{"my": "work"}'
+    assert after['notes/ideas.txt'] == b'try a deeper model'
+    assert '.ipynb_checkpoints/my_attempt-checkpoint.ipynb' in after
+    assert {path: data for path, data in after.items() if path in ours} == ours  # ours rewritten as before
+    assert not any('__pycache__' in path for path in after)  # caches are nobody's work
+    err = capsys.readouterr().err
+    assert 'kept 3 file(s)' in err and 'my_attempt.ipynb' in err and 'notes/ideas.txt' in err
+    assert not [p for p in target.parent.iterdir() if p.name.startswith('.mlp-autograde-kept')]
+
+
+def test_a_failed_release_puts_the_old_folder_back(tmp_path):
+    course = make_course_copy(tmp_path)
+    target = release.release_assignment(LAB3, course_root=course)
+    (target / 'my_attempt.ipynb').write_text('mine')
+    before = tree_bytes(target)
+    path = course / 'source' / LAB3 / '03_Multiple_layer_models.ipynb'
+    notebook = nbformat.read(str(path), as_version=4)
+    for cell in notebook.cells:
+        if cell.metadata.get('nbgrader', {}).get('grade_id') == 'relu_training':
+            cell.metadata.nbgrader.grade_id = 'tanh_training'  # nbgrader refuses a duplicate id
+    nbformat.write(notebook, str(path))
+    with pytest.raises(release.ReleaseError):
+        release.release_assignment(LAB3, course_root=course)
+    assert tree_bytes(target) == before

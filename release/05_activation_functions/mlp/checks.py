@@ -257,3 +257,49 @@ def check_gradients(layer, input_shape=(3, 4), seed=2017, scale=2.):
                 '{0}.grads_wrt_params[{1}] (against finite differences of fprop)'.format(what, i),
                 GRADCHECK_RTOL, GRADCHECK_ATOL), '')
     print('{0}: gradients agree with finite differences of fprop.'.format(what))
+
+
+def check_values(got, expected, what, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL):
+    """Notebook check: is a returned value (number, array, or list of arrays) the expected one?
+
+    For checks that are not about one layer method: functions, errors, penalties,
+    parameters after learning-rule steps, learning rates of a schedule. A list or
+    tuple in `expected` is compared item by item (e.g. [weights, biases]).
+
+    Args:
+        got: The value to judge.
+        expected: The correct value, or a list/tuple of correct arrays.
+        what: What is being compared, for the messages.
+        rtol: Relative tolerance.
+        atol: Absolute tolerance.
+    """
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(got, (list, tuple)) or len(got) != len(expected):
+            raise CheckFailed('{0} should be a list of {1} arrays, got {2!r:.80}.'.format(
+                what, len(expected), got))
+        for i, (got_item, expected_item) in enumerate(zip(got, expected)):
+            _report(compare_arrays(got_item, expected_item, '{0}[{1}]'.format(what, i),
+                                   rtol, atol), '')
+    else:
+        _report(compare_arrays(got, expected, what, rtol, atol), '')
+    print('{0} gives the expected values.'.format(what))
+
+
+def check_scalar_gradient(function, gradient, point, what):
+    """Notebook check: is `gradient(x)` the derivative of the scalar `function(x)`?
+
+    Compares it with central differences of `function` at `point` (used for
+    errors, with the targets fixed, and for penalties).
+
+    Args:
+        function: Callable mapping an array shaped like `point` to a number.
+        gradient: Callable mapping the same array to an array of its shape.
+        point: The array x at which to compare.
+        what: Name of the gradient, for the messages.
+    """
+    point = np.array(point, dtype=float)
+    estimate = numerical_gradient(function, point, 1.)
+    _report(compare_arrays(gradient(point.copy()), estimate,
+                           what + ' (against finite differences)', GRADCHECK_RTOL,
+                           GRADCHECK_ATOL), '')
+    print('{0}: agrees with finite differences.'.format(what))
