@@ -64,7 +64,6 @@ import os
 import re
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -115,10 +114,19 @@ class BatchError(Exception):
 
 @dataclass(frozen=True)
 class Submission:
-    """One file to grade and whose it is."""
+    """One file to grade, whose it is, and the folder it was found in.
+
+    Attributes:
+        student: The student id (unique in the batch, never a class file's name).
+        path: The submitted file (or folder, to be rejected with its reason).
+        root: The folder the grader was given, which `path` must be inside with
+            no symbolic link on the way (None: the folder holding `path`); see
+            `autograder.submission.files`.
+    """
 
     student: str
     path: Path
+    root: Path | None = None
 
 
 # --------------------------------------------------------------------------
@@ -126,9 +134,51 @@ class Submission:
 # --------------------------------------------------------------------------
 
 
+#: Longest student id (before a de-duplicating suffix).
+MAX_ID_CHARS = 100
+
+
 def _student_id(raw: str) -> str:
+    """A file-name-safe id from a folder or file name: ASCII letters, digits and ``._@+-``.
+
+    Never empty and never starting with a dot (no hidden files, no ``..``).
+    """
     cleaned = _SAFE_ID.sub('_', raw).strip('._') or 'student'
-    return cleaned[:100]
+    return cleaned[:MAX_ID_CHARS]
+
+
+def unique_student_ids(wanted: list[str]) -> list[str]:
+    """Ids unique in the batch by construction, none of them a class file's name.
+
+    Ids are compared case-insensitively (the grade directory may be on a
+    case-insensitive file system) and against
+    `report.RESERVED_STUDENT_IDS` (the stems of grades.csv, summary.json,
+    summary.html). Every id that is free keeps its name, the first of equal
+    ids included; the others (and reserved ones) get the smallest suffix
+    ``-2``, ``-3``, ... that is free among ALL ids, original and generated, so
+    a generated ``carol-2`` never takes the name of a real student ``carol-2``.
+
+    Args:
+        wanted: Cleaned ids (`_student_id`), one per submission, in order.
+
+    Returns:
+        The ids to use, in the same order.
+    """
+    from autograder.outputs.report import RESERVED_STUDENT_IDS
+    taken = {reserved.casefold() for reserved in RESERVED_STUDENT_IDS}
+    chosen: list[str | None] = []
+    for student in wanted:
+        key = student.casefold()
+        chosen.append(None if key in taken else student)
+        taken.add(key)
+    for index, student in enumerate(wanted):
+        if chosen[index] is None:
+            number = 2
+            while '{0}-{1}'.format(student, number).casefold() in taken:
+                number += 1
+            chosen[index] = '{0}-{1}'.format(student, number)
+            taken.add(chosen[index].casefold())
+    return [student for student in chosen if student is not None]
 
 
 def find_submissions(paths: list[Path], assignment: str) -> list[Submission]:
@@ -139,8 +189,9 @@ def find_submissions(paths: list[Path], assignment: str) -> list[Submission]:
     tree (itself, or a course folder containing `submitted/`), where a
     student folder without a notebook is graded as the folder (and so
     rejected, saying what it holds); otherwise the `.ipynb` files directly
-    in it are taken, student id = file stem.
-    Duplicate student ids get a numeric suffix.
+    in it are taken, student id = file stem. Links are listed too (a folder
+    never drops a file silently): `autograder.submission.files` rejects them,
+    each with its own report. Ids are made unique by `unique_student_ids`.
 
     Args:
         paths: Files and folders from the command line.
@@ -155,47 +206,39 @@ def find_submissions(paths: list[Path], assignment: str) -> list[Submission]:
             submitted = path / 'submitted' if (path / 'submitted').is_dir() else path
             nbgrader = sorted(submitted.glob('*/{0}/*.ipynb'.format(assignment)))
             if nbgrader:
-                found += [Submission(_student_id(p.parent.parent.name), p) for p in nbgrader]
+                found += [Submission(_student_id(p.parent.parent.name), p, submitted) for p in nbgrader]
                 # A student whose folder holds no notebook still gets a (rejected) report.
                 with_notebook = {p.parent for p in nbgrader}
-                found += [Submission(_student_id(folder.parent.name), folder)
+                found += [Submission(_student_id(folder.parent.name), folder, submitted)
                           for folder in sorted(submitted.glob('*/{0}'.format(assignment)))
                           if folder.is_dir() and folder not in with_notebook]
             else:
-                found += [Submission(_student_id(p.stem), p) for p in sorted(path.glob('*.ipynb'))]
+                found += [Submission(_student_id(p.stem), p, path) for p in sorted(path.glob('*.ipynb'))]
         else:
             found.append(Submission(_student_id(path.stem), path))
-    seen: dict[str, int] = {}
-    unique = []
-    for submission in found:
-        count = seen.get(submission.student, 0)
-        seen[submission.student] = count + 1
-        student = submission.student if count == 0 else '{0}-{1}'.format(submission.student, count + 1)
-        unique.append(Submission(student, submission.path))
-    return unique
+    ids = unique_student_ids([submission.student for submission in found])
+    return [Submission(student, submission.path, submission.root) for student, submission in zip(ids, found)]
 
 
-def _open_regular_file(path: Path):
-    """Opens a submission for reading, or returns None if it is not a regular file.
+def _open_regular_file(path: Path, root: Path | None = None):
+    """Opens a submission for reading, or returns None if it may not be graded.
 
-    A FIFO, device or socket (or a link to one) could block or never end;
-    O_NONBLOCK makes the open itself return at once, and the type is checked
-    on the opened descriptor, so a swap between check and use cannot fool it.
+    The one rule of `autograder.submission.files` decides (a regular file
+    inside `root`, no symbolic link on the way): a FIFO, a device or a link
+    to either is never opened for reading, so hashing cannot block or run
+    forever.
     """
+    from autograder.submission.files import SubmissionFileError, open_submission
     try:
-        descriptor = os.open(str(path), os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
+        return os.fdopen(open_submission(path, root), 'rb')
+    except SubmissionFileError:
         return None
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-        os.close(descriptor)
-        return None
-    return os.fdopen(descriptor, 'rb')
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a regular file's bytes ('' if it is not one or cannot be read)."""
+def file_sha256(path: Path, root: Path | None = None) -> str:
+    """sha256 of a submission's bytes ('' if it may not be graded or cannot be read)."""
     digest = hashlib.sha256()
-    handle = _open_regular_file(path)
+    handle = _open_regular_file(path, root)
     if handle is None:
         return ''
     try:
@@ -207,9 +250,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_submission_bytes(path: Path) -> bytes | None:
-    """A regular file's bytes, or None (the grader then rejects the path with its reason)."""
-    handle = _open_regular_file(path)
+def read_submission_bytes(path: Path, root: Path | None = None) -> bytes | None:
+    """A submission's bytes, or None (the grader then rejects the path with its reason)."""
+    handle = _open_regular_file(path, root)
     if handle is None:
         return None
     try:
@@ -220,15 +263,21 @@ def read_submission_bytes(path: Path) -> bytes | None:
 
 
 def is_internal_failure(report: Report) -> bool:
-    """True when the report records a failure of the grader, not of the submission."""
-    return INTERNAL_ERROR_MARK in report.error
+    """True when the report records a failure of the grader, not of the submission.
+
+    That is `Report.harness_failed` (status 'error', or a check that could not
+    run for the harness's sake), or a report of an older version that said
+    "internal error". Such reports are never reused by a resumed run.
+    """
+    return report.harness_failed or (report.status == 'rejected' and INTERNAL_ERROR_MARK in report.error)
 
 
 def _report_from_json(data: dict) -> Report:
     from autograder.results import CheckResult, Report
     tests = [CheckResult(**{k: t[k] for k in ('grade_id', 'name', 'target', 'kind', 'status',
                                               'score', 'max_score', 'output')},
-                         diagnosis=t.get('diagnosis', '')) for t in data['tests']]
+                         diagnosis=t.get('diagnosis', ''), harness=t.get('harness_error') is True)
+             for t in data['tests']]
     return Report(student=data['student'], assignment=data['assignment'],
                   submission=data['submission'], sha256=data['sha256'], status=data['status'],
                   score=data['score'], max_score=data['max_score'], isolation=data['isolation'],
@@ -247,7 +296,7 @@ def existing_report(out_dir: Path, submission: Submission, spec: AssignmentSpec)
     path = out_dir / '{0}.json'.format(submission.student)
     try:
         data = json.loads(path.read_text(encoding='utf-8'))
-        if data.get('assignment') != spec.name or data.get('sha256') != file_sha256(submission.path):
+        if data.get('assignment') != spec.name or data.get('sha256') != file_sha256(submission.path, submission.root):
             return None
         for suffix in ('md', 'html'):
             if not (out_dir / '{0}.{1}'.format(submission.student, suffix)).is_file():
@@ -288,20 +337,67 @@ def _spec_version(assignment: str, course_root: str, stamps: tuple) -> Assignmen
 
 def _internal_failure_report(spec: AssignmentSpec, student: str, path: str, sha256: str,
                              error: BaseException | str) -> Report:
-    from autograder.grade import rejected_report
-    what = error if isinstance(error, str) else '{0}: {1}'.format(type(error).__name__, error)
-    return rejected_report(spec, student, path, sha256,
-                           'The grader failed on this file ({0}: {1}); please tell your '
-                           'instructor.'.format(INTERNAL_ERROR_MARK, what))
+    """A report with status 'error': the harness failed on this submission, not the student.
+
+    Built from plain values only (no isolation probe, no file access), so
+    that it can always be made, whatever failed.
+    """
+    from autograder.results import Report, harness_message
+    if isinstance(error, BaseException):
+        what = '{0}: {1}'.format(type(error).__name__, str(error)[:500])
+    else:
+        what = error
+    return Report(student=student, assignment=spec.name, submission=path, sha256=sha256,
+                  status='error', error=harness_message('{0}, {1}'.format(INTERNAL_ERROR_MARK, what)),
+                  score=0.0, max_score=spec.max_score, isolation=_known_isolation(),
+                  execution_time=0.0)
+
+
+def _known_isolation() -> str:
+    """The isolation level if this process knows it already, else 'rlimits' (the schema needs one)."""
+    from autograder.sandbox import isolation
+    return getattr(isolation, '_detected_level', None) or 'rlimits'
+
+
+#: (isolation level, student mlp folder) pairs whose sandbox started in this process.
+_WORKING_SANDBOXES: set[tuple[str, str]] = set()
+
+
+def require_working_sandbox(spec: AssignmentSpec, limits: Limits) -> None:
+    """Starts one empty sandbox per process, level and student copy; raises if it cannot.
+
+    A broken install (no student copy of mlp, a sandbox that cannot import
+    numpy, bubblewrap failing on this machine) would otherwise look like
+    every student's code failing to load. Only success is remembered, so a
+    machine that recovers is used again.
+
+    Raises:
+        SandboxUnavailable: The sandbox does not start here (a `HarnessError`).
+    """
+    from autograder.sandbox import isolation
+    key = (isolation.detect_isolation(), str(spec.student_mlp_dir))
+    if key in _WORKING_SANDBOXES:
+        return
+    try:
+        outcome = isolation.exec_untrusted('', [], student_mlp_dir=spec.student_mlp_dir, limits=limits)
+    except ValueError as error:  # e.g. the student copy of mlp is missing
+        raise isolation.SandboxUnavailable('the sandbox cannot be prepared: {0}'.format(error)) from error
+    if not outcome.setup.ok:
+        raise isolation.SandboxUnavailable('an empty sandbox does not start on this machine ({0}): {1}{2}'.format(
+            outcome.isolation, outcome.setup.message,
+            '; it printed: ' + outcome.stderr_tail.strip()[-300:] if outcome.stderr_tail.strip() else ''))
+    _WORKING_SANDBOXES.add(key)
 
 
 def grade_one(assignment: str, course_root: str, student: str, path: str,
-              limits: Limits, public_only: bool = False, content: bytes | None = None) -> Report:
+              limits: Limits, public_only: bool = False, content: bytes | None = None,
+              root: str | None = None) -> Report:
     """Grades one submission; safe to run in a worker process or on a Dask worker.
 
-    Any failure of the harness itself becomes a rejected report saying so
-    (an "internal error", graded again on the next run), so one bad
-    submission never stops a batch.
+    Any failure of the harness itself (a bug, a `HarnessError` such as a
+    sandbox that does not start here) becomes a report with status 'error'
+    saying so, graded again on the next run, so one submission never stops
+    a batch and a broken machine never fails a student.
 
     Args:
         assignment: Assignment name.
@@ -314,23 +410,26 @@ def grade_one(assignment: str, course_root: str, student: str, path: str,
         public_only: Run only the public checks.
         content: The file's bytes, for workers that cannot see `path` (Dask);
             they are written to a private temporary file and graded from there.
+        root: The folder the grader was given (see `Submission.root`).
 
     Returns:
         The submission's report.
     """
     from autograder.grade import grade_submission
     spec = _spec(assignment, str(course_root))
+    root_path = Path(root) if root is not None else None
     try:
+        require_working_sandbox(spec, limits)
         if content is None:
             return grade_submission(Path(path), spec, student=student, limits=limits,
-                                    public_only=public_only, display_path=path)
+                                    public_only=public_only, display_path=path, root=root_path)
         with tempfile.TemporaryDirectory(prefix='mlp-autograde-submission-') as folder:
             copy = Path(folder) / (Path(path).name or 'submission.ipynb')
             copy.write_bytes(content)
             return grade_submission(copy, spec, student=student, limits=limits,
                                     public_only=public_only, display_path=path)
     except Exception as error:  # noqa: BLE001 - a batch must survive harness bugs.
-        sha256 = hashlib.sha256(content).hexdigest() if content is not None else file_sha256(Path(path))
+        sha256 = hashlib.sha256(content).hexdigest() if content is not None else file_sha256(Path(path), root_path)
         return _internal_failure_report(spec, student, path, sha256, error)
 
 
@@ -342,13 +441,31 @@ def write_report_files(out_dir: Path, report: Report) -> None:
     """
     from autograder.outputs import feedback_html
     from autograder.outputs import report as report_files
-    report_files.write_atomic(out_dir / '{0}.md'.format(report.student),
-                              report_files.feedback_markdown(report))
-    # HTML from the in-memory report: its training plots need CheckResult.details.
-    report_files.write_atomic(out_dir / '{0}.html'.format(report.student),
-                              feedback_html.student_page(report))
-    report_files.write_atomic(out_dir / '{0}.json'.format(report.student),
-                              report_files.report_json(report))
+    # Render all three before writing any, so a failure leaves no mixed set.
+    texts = [('md', report_files.feedback_markdown(report)),
+             # HTML from the in-memory report: its training plots need CheckResult.details.
+             ('html', feedback_html.student_page(report)),
+             ('json', report_files.report_json(report))]
+    for suffix, text in texts:
+        report_files.write_atomic(out_dir / '{0}.{1}'.format(report.student, suffix), text)
+
+
+def write_report_files_or_error(out_dir: Path, spec: AssignmentSpec, report: Report) -> None:
+    """`write_report_files`, falling back to a harness `error` report if that fails.
+
+    Rendering or writing one submission's files (a plot that matplotlib
+    cannot draw, a text no writer expected) must not stop the batch: the
+    submission then gets an 'error' report saying the grader failed, the CLI
+    exits non-zero, and the next run grades it again. Only a failure to
+    write even that report (the grade directory is unwritable) is raised.
+    """
+    try:
+        write_report_files(out_dir, report)
+    except Exception as error:  # noqa: BLE001 - one submission never stops the batch.
+        failure = _internal_failure_report(
+            spec, report.student, report.submission, report.sha256,
+            'writing the feedback failed ({0}: {1})'.format(type(error).__name__, str(error)[:300]))
+        write_report_files(out_dir, failure)
 
 
 # --------------------------------------------------------------------------
@@ -544,9 +661,14 @@ class _Job:
     course_root: str
     student: str
     path: str
+    root: str | None = None
 
     def arguments(self) -> tuple[str, str, str, str]:
         return (self.assignment, self.course_root, self.student, self.path)
+
+
+def _root(job: _Job) -> Path | None:
+    return Path(job.root) if job.root is not None else None
 
 
 Outcome = tuple[_Job, 'Report | BaseException']
@@ -555,7 +677,7 @@ Outcome = tuple[_Job, 'Report | BaseException']
 def _run_serial(jobs: list[_Job], limits: Limits, run_dir: str) -> Iterator[Outcome]:
     with _temporary_files_in(run_dir):
         for job in jobs:
-            yield job, grade_one(*job.arguments(), limits)
+            yield job, grade_one(*job.arguments(), limits, root=job.root)
 
 
 @contextlib.contextmanager
@@ -605,7 +727,7 @@ def _run_local(jobs: list[_Job], workers: int, limits: Limits, run_dir: str) -> 
         initializer=_init_local_worker, initargs=(os.getpid(), run_dir))
     try:
         with _single_threaded_blas():
-            yield from _windowed(lambda job: pool.submit(grade_one, *job.arguments(), limits),
+            yield from _windowed(lambda job: pool.submit(grade_one, *job.arguments(), limits, root=job.root),
                                  jobs, workers * _IN_FLIGHT_PER_WORKER)
     except BaseException:
         # Interrupted (Ctrl-C, or the consumer stopped): do not wait for running grades.
@@ -637,11 +759,14 @@ def _run_dask(jobs: list[_Job], scheduler: str, limits: Limits) -> Iterator[Outc
         window = max(1, sum(client.nthreads().values())) * _IN_FLIGHT_PER_WORKER
         queue = iter(jobs)
         job_of = {}
+        failed_on: dict[str, set[str]] = {}  # student -> workers whose harness failed for them
 
-        def submit(job: _Job):
-            content = read_submission_bytes(Path(job.path))  # None: graded from the path, which rejects it
-            future = client.submit(grade_one, *job.arguments(), limits, False, content, pure=False,
-                                   key='grade-{0}-{1}'.format(job.student, os.urandom(6).hex()))
+        def submit(job: _Job, avoid=frozenset()):
+            content = read_submission_bytes(Path(job.path), _root(job))  # None: graded from the path, which rejects it
+            others = [address for address in client.nthreads() if address not in avoid]
+            placement = {'workers': others, 'allow_other_workers': False} if avoid else {}
+            future = client.submit(grade_one, *job.arguments(), limits, False, content, job.root, pure=False,
+                                   key='grade-{0}-{1}'.format(job.student, os.urandom(6).hex()), **placement)
             job_of[future.key] = job
             return future
 
@@ -652,11 +777,44 @@ def _run_dask(jobs: list[_Job], scheduler: str, limits: Limits) -> Iterator[Outc
                 outcome = future.result()
             except Exception as error:  # noqa: BLE001 - e.g. a worker died: report, go on.
                 outcome = error
+            retry_away_from = _harness_failed_on(client, future, outcome, failed_on.setdefault(job.student, set()))
             future.release()
+            if retry_away_from:
+                finished.add(submit(job, avoid=retry_away_from))
+                continue
             yield job, outcome
             following = next(queue, None)
             if following is not None:
                 finished.add(submit(following))
+
+
+def _harness_failed_on(client, future, outcome, tried: set[str]) -> frozenset:
+    """The workers to avoid when `outcome` is a harness failure another worker may not share.
+
+    A report that records a failure of the grader (no MNIST on that worker, a sandbox that
+    cannot start there) is graded again on a worker that has not failed for this submission
+    yet, with a line on stderr naming the worker; once every worker has failed, or when the
+    cluster has only one, the report stands (and says so, and the run's exit status too).
+    Returns the workers to avoid, or an empty set to keep the outcome.
+    """
+    if isinstance(outcome, Exception) or not is_internal_failure(outcome):
+        return frozenset()
+    where = client.who_has(future).get(future.key) or ()
+    tried.update(where)
+    if not where or not set(client.nthreads()) - tried:
+        return frozenset()
+    from autograder.outputs.report import terminal_text
+    print('mlp-autograde: the grader failed on worker {0} for {1} ({2}); grading it again on '
+          'another worker'.format(', '.join(sorted(where)), terminal_text(outcome.student),
+                                  terminal_text(_harness_reason(outcome))[:300]), file=sys.stderr)
+    return frozenset(tried)
+
+
+def _harness_reason(report: Report) -> str:
+    """The first harness failure a report records, in one line."""
+    if report.status == 'error':
+        return report.error
+    return next((test.output for test in report.tests if test.harness), 'a harness error')
 
 
 # --------------------------------------------------------------------------
@@ -705,7 +863,8 @@ def grade_batch(spec: AssignmentSpec, submissions: list[Submission], out_dir: Pa
         for submission in submissions:
             if existing_report(out_dir, submission, spec) is None:
                 todo.append(_Job(spec.name, str(spec.course_root), submission.student,
-                                 str(submission.path)))
+                                 str(submission.path),
+                                 str(submission.root) if submission.root is not None else None))
         with _run_directory(out_dir) as run_dir:
             _grade_into(out_dir, spec, todo, _outcomes(todo, workers, scheduler, limits, run_dir),
                         progress)
@@ -735,8 +894,8 @@ def _grade_into(out_dir: Path, spec: AssignmentSpec, jobs: list[_Job],
         for job, outcome in outcomes:
             if isinstance(outcome, BaseException):
                 outcome = _internal_failure_report(spec, job.student, job.path,
-                                                   file_sha256(Path(job.path)), outcome)
-            write_report_files(out_dir, outcome)
+                                                   file_sha256(Path(job.path), _root(job)), outcome)
+            write_report_files_or_error(out_dir, spec, outcome)
             if bar is not None:
                 bar.update(1)
     finally:

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import re
 import time
+from collections import Counter
 from pathlib import Path
 
 from autograder.checks import plan as checks
@@ -84,23 +85,47 @@ _BUILTIN_EXCEPTIONS = frozenset(name for name, value in vars(builtins).items()
                                 if isinstance(value, type) and issubclass(value, BaseException))
 
 
-def _responses_for(plan, responses: dict) -> dict:
-    """The responses a plan's judge sees: for a hidden case, what the child said is withheld.
+#: Kinds of check whose inputs are never secret, even when the check is not
+#: public (a training run's inputs are MNIST images). The inputs of every other
+#: check that is not public are hidden.
+_KINDS_WITH_OPEN_INPUTS = frozenset({'training'})
 
-    The child is given the hidden inputs, and anything it sends back as an
-    error (its message, its traceback, even the name of an exception class or
-    of a function) can carry them into the feedback. So for a hidden fixed
-    case only the exception's type is reported, when it is a built-in one;
-    the same error on the notebook's public test arrays is shown in full.
+
+def _has_hidden_inputs(plan) -> bool:
+    """Whether a plan's requests carry secret inputs (those of a hidden test case)."""
+    return not plan.public and plan.kind not in _KINDS_WITH_OPEN_INPUTS
+
+
+def _requests_of(plans) -> list:
+    """The plans' requests for the sandbox, those carrying hidden inputs marked ``hidden``.
+
+    The sandbox answers every unmarked request before it sends the first
+    marked one, so the words of the public checks (shown in full) are all
+    said before any hidden input exists in the sandbox, and it marks every
+    answer given after that as tainted (see `_responses_for`).
+    """
+    return [dataclasses.replace(request, hidden=_has_hidden_inputs(plan))
+            for plan in plans for request in plan.requests]
+
+
+def _responses_for(plan, responses: dict) -> dict:
+    """The responses a plan's judge sees: what a child that had seen hidden inputs said is withheld.
+
+    Once a hidden input has reached the sandbox, anything it sends back as
+    an error (its message, its traceback, even the name of an exception class
+    or of a function) can carry hidden inputs into the feedback. So for every
+    tainted response (all those of hidden cases; public checks never get one)
+    only the exception's type is reported, when it is a built-in one; the
+    same error on the notebook's public test arrays is shown in full.
     Failures the parent observes itself (timeouts, crashes, malformed replies)
     are reported as they are.
     """
-    if plan.public or plan.kind != 'fixed':
+    if not any(getattr(responses.get(request.id), 'tainted', False) for request in plan.requests):
         return responses
     shown = dict(responses)
     for request in plan.requests:
         response = responses.get(request.id)
-        if response is not None and response.status == 'error' and response.header:
+        if response is not None and response.tainted and response.status == 'error' and response.header:
             kind = str(response.header.get('error', '')).split(':', 1)[0].strip()
             if kind not in _BUILTIN_EXCEPTIONS:  # a class of its own: its name can be anything
                 kind = 'an exception'
@@ -123,17 +148,68 @@ def _last_lines(text: str, limit: int = 800) -> str:
     return _CONTROL_CHARACTERS.sub('?', text)
 
 
-def _syntax_notes(extraction) -> list[str]:
+def _cell_start(cells, index: int, form: str = ', in the cell starting "{0}"') -> str:
+    """', in the cell starting "class TanhLayer(Layer):"': Jupyter shows no cell numbers, so name the cell too."""
+    try:
+        lines = [line.strip() for line in str(cells[index].source).splitlines() if line.strip()]
+    except (IndexError, AttributeError, TypeError):
+        return ''
+    if not lines:
+        return ''
+    first = _CONTROL_CHARACTERS.sub('?', lines[0]).replace('"', "'")
+    return form.format(first if len(first) <= 60 else first[:57] + '...')
+
+
+def _extraction_note(extraction) -> str:
+    """In plain words: which classes the grade is based on, and that the rest of the notebook was not run."""
+    found = ['{0} (cell {1})'.format(name, where.cell_index + 1) for name, where in extraction.found.items()]
+    text = ('Your grade is based on {0} and the imports and helper code around them'.format(
+        ', '.join(found)) if found else 'The grader found none of the classes this assignment asks for')
+    reasons = [reason for reason, _ in Counter(item.reason for item in extraction.skipped).most_common()]
+    if reasons:
+        text += ('; the rest of your notebook ({0}) was not run by the grader and does not change '
+                 'your score'.format(', '.join(reasons)))
+    return text + '.'
+
+
+def _release_sources(spec: AssignmentSpec) -> frozenset:
+    """The code cells of the released notebook, as given to students (stripped), or none if unreadable."""
+    import nbformat
+    try:
+        notebook = nbformat.read(str(spec.student_mlp_dir / spec.notebook), as_version=4)
+    except Exception:  # no release here (a test's spec): nothing counts as the course's code
+        return frozenset()
+    return frozenset(cell.source.strip() for cell in notebook.cells if cell.cell_type == 'code')
+
+
+def _load_failure_note(extraction, cells, error, release_sources) -> str:
+    """A statement that failed when loaded, not blaming the student for a cell the course wrote."""
+    place = extraction.locate(error.line) if hasattr(extraction, 'locate') else None
+    where = _statement_place(extraction, error.line, cells)
+    if place is not None and release_sources:
+        try:
+            course_cell = str(cells[place[0]].source).strip() in release_sources
+        except (IndexError, AttributeError, TypeError):
+            course_cell = False
+        if course_cell:
+            return ('A cell that came with the assignment, unchanged, failed when the grader loaded it '
+                    '({0}): {1}. This is not a mistake of yours and costs no points by itself (the grader '
+                    'loads only definitions, not the whole notebook in order).'.format(where, error.error))
+    return 'A statement of your notebook failed when loaded ({0}): {1}'.format(where, error.error)
+
+
+def _syntax_notes(extraction, cells=()) -> list[str]:
     """One note per code cell skipped for a syntax error (cells counted from 1), capped."""
-    return _capped(['Cell {0} was not graded because it has a syntax error at line {1}: {2}.'.format(
-        issue.cell_index + 1, issue.line, issue.message) for issue in extraction.syntax_errors],
-        'cells with syntax errors, not graded either')
+    return _capped(['Cell {0}{1} was not graded because it has a syntax error at line {2}: {3}.'.format(
+        issue.cell_index + 1, _cell_start(cells, issue.cell_index, ' (the one starting "{0}")'), issue.line,
+        issue.message)
+        for issue in extraction.syntax_errors], 'cells with syntax errors, not graded either')
 
 
 _SUBMISSION_FRAME = re.compile(r'File "submission\.py", line (\d+)')
 
 
-def _in_notebook_terms(text: str, extraction) -> str:
+def _in_notebook_terms(text: str, extraction, cells=()) -> str:
     """Rewrites 'File "submission.py", line N' of sandbox tracebacks as 'cell C, line L'.
 
     The sandbox runs the extracted source as one file; students know their
@@ -143,16 +219,16 @@ def _in_notebook_terms(text: str, extraction) -> str:
         place = extraction.locate(int(match.group(1))) if hasattr(extraction, 'locate') else None
         if place is None:
             return match.group(0)
-        return 'Notebook cell {0}, line {1}'.format(place[0] + 1, place[1])
+        return 'Notebook cell {0}, line {1}{2}'.format(place[0] + 1, place[1], _cell_start(cells, place[0]))
     return _SUBMISSION_FRAME.sub(replace, text) if text else text
 
 
-def _statement_place(extraction, line: int) -> str:
-    """Where a line of the extracted source came from: 'cell 23, line 5' if known."""
+def _statement_place(extraction, line: int, cells=()) -> str:
+    """Where a line of the extracted source came from: 'cell 23, line 5 (the cell starting "...")' if known."""
     place = extraction.locate(line) if hasattr(extraction, 'locate') else None
     if place is None:
         return 'line {0} of the extracted code'.format(line)
-    return 'cell {0}, line {1}'.format(place[0] + 1, place[1])
+    return 'cell {0}, line {1}{2}'.format(place[0] + 1, place[1], _cell_start(cells, place[0]))
 
 
 def _harmless_import_error(error: str) -> bool:
@@ -206,7 +282,8 @@ def single_threaded_blas():
 
 
 def grade_submission(path: Path, spec: AssignmentSpec, *, student: str, limits: Limits | None = None,
-                     public_only: bool = False, display_path: str | None = None) -> Report:
+                     public_only: bool = False, display_path: str | None = None,
+                     root: Path | None = None) -> Report:
     """Grades one notebook file.
 
     Args:
@@ -216,24 +293,27 @@ def grade_submission(path: Path, spec: AssignmentSpec, *, student: str, limits: 
         limits: Sandbox limits (defaults if None).
         public_only: Run only the public checks (the student self-check).
         display_path: Path to show in the report (defaults to `path`).
+        root: The folder the grader was given; `path` must be inside it with no
+            symbolic link on the way (default: the folder holding `path`).
 
     Returns:
         The submission's `Report`; never raises for anything in the file.
     """
     with single_threaded_blas():
         return _grade(Path(path), spec, student=student, limits=limits, public_only=public_only,
-                      display_path=display_path)
+                      display_path=display_path, root=root)
 
 
 def _grade(path: Path, spec: AssignmentSpec, *, student: str, limits: Limits | None,
-           public_only: bool, display_path: str | None) -> Report:
+           public_only: bool, display_path: str | None, root: Path | None = None) -> Report:
     started = time.monotonic()
     shown = display_path or str(path)
-    loaded = load_submission(Path(path))
+    loaded = load_submission(Path(path), root=root)
     if isinstance(loaded, Rejection):
         return rejected_report(spec, student, shown, loaded.sha256 or '', loaded.reason)
     extraction = extract_code(loaded.notebook, spec.classes.keys())
-    notes = list(loaded.warnings) + [extraction.summary()] + _syntax_notes(extraction)
+    cells = loaded.notebook.cells
+    notes = list(loaded.warnings) + [_extraction_note(extraction)] + _syntax_notes(extraction, cells)
     items = [item for item in spec.items if not (public_only and 'manual' in item.checks)]
     item_points = {item.grade_id: item.points for item in items}
 
@@ -249,21 +329,21 @@ def _grade(path: Path, spec: AssignmentSpec, *, student: str, limits: Limits | N
             results.extend(_missing_class_results(
                 plans, item_points, _missing_message(item.class_name, extraction)))
 
-    requests = [request for plan in runnable for request in plan.requests]
+    requests = _requests_of(runnable)
     outcome = exec_untrusted(extraction.source, requests, student_mlp_dir=spec.student_mlp_dir,
                              limits=limits or Limits())
     if not outcome.setup.ok:
         notes.append('Your code could not be loaded: {0}'.format(outcome.setup.message))
         if outcome.stderr_tail.strip():
             notes.append('The last lines it printed to stderr: {0}'.format(_last_lines(outcome.stderr_tail)))
-    failures = ['A statement of your notebook failed when loaded ({0}): {1}'.format(
-        _statement_place(extraction, error.line), error.error)
-        for error in outcome.setup.errors or [] if not _harmless_import_error(error.error)]
+    errors = [error for error in outcome.setup.errors or [] if not _harmless_import_error(error.error)]
+    release_sources = _release_sources(spec) if errors else frozenset()
+    failures = [_load_failure_note(extraction, cells, error, release_sources) for error in errors]
     notes.extend(_capped(failures, 'statements that failed when loaded'))
     for plan in runnable:
         share = item_points[plan.item.grade_id] / len(plan.item.checks)
         result = checks.judge_plan(plan, _responses_for(plan, outcome.responses), share)
-        result.output = _in_notebook_terms(result.output, extraction)
+        result.output = _in_notebook_terms(result.output, extraction, cells)
         results.append(result)
 
     order = {item.grade_id: index for index, item in enumerate(spec.items)}

@@ -177,8 +177,9 @@ def test_an_internal_grader_error_is_reported_then_graded_again(spec, demo_class
 
     monkeypatch.setattr('autograder.grade.grade_submission', broken)
     [report], _ = batch.grade_batch(spec, [alice], out_dir, progress=False)
-    assert report.status == 'rejected' and batch.is_internal_failure(report)
-    assert 'RuntimeError: grader bug' in report.error
+    assert report.status == 'error' and batch.is_internal_failure(report)
+    assert 'RuntimeError: grader bug' in report.error and 'not a problem with your submission' in report.error
+    assert json.loads((out_dir / 'alice_solution.json').read_text())['status'] == 'error'
     assert batch.existing_report(out_dir, alice, spec) is None
     monkeypatch.undo()
     [report], summary = batch.grade_batch(spec, [alice], out_dir, progress=False)
@@ -260,3 +261,158 @@ def test_an_nbgrader_student_folder_without_a_notebook_is_rejected_not_dropped(t
         ('alice', notebook_folder / 'lab.ipynb'), ('bob', pdf_folder)]
     rejection = load_submission(pdf_folder)
     assert isinstance(rejection, Rejection) and 'answers.pdf' in rejection.reason
+
+
+# --- issue 10: names are input (class 7) --------------------------------------------------
+
+
+def test_generated_ids_never_take_a_real_students_id(tmp_path):
+    """A generated 'carol-2' must not replace the report of a real student 'carol-2'."""
+    for folder, names in (('a', ['carol', 'carol-2']), ('b', ['carol', 'Carol-3'])):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / '{0}.ipynb'.format(name)).write_text('{}')
+    found = batch.find_submissions([tmp_path / 'a', tmp_path / 'b'], DEMO_ASSIGNMENT)
+    by_path = {str(s.path.relative_to(tmp_path)): s.student for s in found}
+    # Real ids keep their names: the first carol, the real carol-2 and Carol-3.
+    assert by_path['a/carol.ipynb'] == 'carol' and by_path['a/carol-2.ipynb'] == 'carol-2'
+    assert by_path['b/Carol-3.ipynb'] == 'Carol-3'
+    assert by_path['b/carol.ipynb'] == 'carol-4'  # the second carol: the first free suffix
+    assert len({student.casefold() for student in by_path.values()}) == 4
+
+
+@pytest.mark.parametrize('stem', ['summary', 'SUMMARY', 'grades', 'Summary'])
+def test_no_student_id_is_a_class_files_name(tmp_path, stem):
+    from autograder.outputs.report import CLASS_FILES, STUDENT_SUFFIXES
+    (tmp_path / '{0}.ipynb'.format(stem)).write_text('{}')
+    (tmp_path / '{0}-2.ipynb'.format(stem)).write_text('{}')
+    ids = [s.student for s in batch.find_submissions([tmp_path], DEMO_ASSIGNMENT)]
+    student_files = {'{0}.{1}'.format(student, suffix).casefold() for student in ids for suffix in STUDENT_SUFFIXES}
+    assert not student_files & {name.casefold() for name in CLASS_FILES}, ids
+    assert len(set(ids)) == 2 and '{0}-2'.format(stem) in ids
+
+
+def test_unique_student_ids_is_unique_whatever_the_input():
+    import random
+    generator = random.Random(10)
+    pool = ['a', 'a-2', 'a-3', 'A', 'a-2-2', 'summary', 'grades', 'b']
+    for _ in range(200):
+        wanted = [generator.choice(pool) for _ in range(generator.randint(1, 12))]
+        ids = batch.unique_student_ids(wanted)
+        assert len(ids) == len(wanted) and len({i.casefold() for i in ids}) == len(ids)
+        assert not {i.casefold() for i in ids} & {'summary', 'grades'}
+        for original, given in zip(wanted, ids):
+            assert given == original or given.startswith(original + '-')
+
+
+# --- issue 10: one submission never stops the batch; harness failures (classes 3, 9) ------
+
+
+def test_a_report_that_cannot_be_written_becomes_a_harness_error_and_the_batch_goes_on(
+        spec, demo_class, mnist_env, tmp_path, monkeypatch):
+    from autograder.outputs import feedback_html
+    out_dir = tmp_path / 'grades'
+    chosen = [s for s in batch.find_submissions([demo_class], spec.name)
+              if s.student in ('alice_solution', 'oscar_not_a_notebook')]
+    real_page = feedback_html.student_page
+
+    def page_that_fails_for_alice(report):
+        if report.student == 'alice_solution' and report.status == 'graded':
+            raise OverflowError('cannot draw this')
+        return real_page(report)
+
+    monkeypatch.setattr(feedback_html, 'student_page', page_that_fails_for_alice)
+    reports, summary = batch.grade_batch(spec, chosen, out_dir, progress=False)
+    by_id = {r.student: r for r in reports}
+    assert by_id['alice_solution'].status == 'error' and 'OverflowError' in by_id['alice_solution'].error
+    assert by_id['oscar_not_a_notebook'].status == 'rejected'
+    assert summary['harness_failures'] == ['alice_solution']
+    for student in by_id:
+        assert all((out_dir / '{0}.{1}'.format(student, suffix)).is_file() for suffix in ('json', 'md', 'html'))
+    monkeypatch.undo()
+    reports, summary = batch.grade_batch(spec, chosen, out_dir, progress=False)
+    assert summary['graded_this_run'] == 1 and {r.student: r.status for r in reports}['alice_solution'] == 'graded'
+
+
+def test_huge_finite_training_errors_still_give_a_page(spec):
+    from autograder.outputs import feedback_html
+    from autograder.results import CheckResult, Report
+    curve = [1e308, -1e308, 1e300, 5e307]
+    test = CheckResult('tanh', 'training', 'TanhLayer', 'training', 'failed', 0.0, 1.0, 'diverged',
+                       details={'student_errors': curve, 'reference_errors': [0.5, 0.4, 0.3, 0.2]})
+    report = Report('mallory', spec.name, 'mallory.ipynb', 'a' * 64, 'graded', 0.0, 1.0, 'bwrap', 1.0, [test])
+    page = feedback_html.student_page(report)
+    assert '</html>' in page and 'diverged' in page
+
+
+def test_missing_mnist_is_a_harness_error_never_reused_and_the_cli_exits_non_zero(
+        spec, demo_class, mnist_env, tmp_path, monkeypatch, capsys):
+    from autograder.checks import oracle
+    empty = tmp_path / 'no-mnist'
+    empty.mkdir()
+    monkeypatch.setenv('MLP_DATA_DIR', str(empty))
+    oracle.mnist_subset.cache_clear()
+    out_dir = tmp_path / 'grades'
+    try:
+        status = cli.main(['grade', '--assignment', spec.name, '--out', str(out_dir), '--workers', '1',
+                           '--no-progress', str(demo_class / 'alice_solution.ipynb')])
+        [alice] = batch.find_submissions([demo_class / 'alice_solution.ipynb'], spec.name)
+        report = json.loads((out_dir / 'alice_solution.json').read_text())
+        harness = [t for t in report['tests'] if t.get('harness_error')]
+        assert harness and all(t['kind'] == 'training' and t['status'] == 'error' for t in harness)
+        assert all('not a problem with your submission' in t['output'] for t in harness)
+        assert status != 0 and 'alice_solution' in capsys.readouterr().err
+        assert batch.existing_report(out_dir, alice, spec) is None  # never reused
+    finally:
+        monkeypatch.undo()
+        oracle.mnist_subset.cache_clear()
+    [report], summary = batch.grade_batch(spec, [alice], out_dir, progress=False)
+    assert summary['graded_this_run'] == 1 and not report.harness_failed
+
+
+def test_a_sandbox_that_cannot_start_is_a_harness_error(spec, demo_class, mnist_env, tmp_path, monkeypatch):
+    from autograder.sandbox import isolation
+
+    def no_processes(self):
+        raise OSError(11, 'Resource temporarily unavailable')
+
+    batch._WORKING_SANDBOXES.clear()
+    monkeypatch.setattr(isolation._Child, '_start', no_processes)
+    [alice] = [s for s in batch.find_submissions([demo_class], spec.name) if s.student == 'alice_solution']
+    [report], summary = batch.grade_batch(spec, [alice], tmp_path / 'grades', progress=False)
+    assert report.status == 'error' and 'sandbox' in report.error and batch.is_internal_failure(report)
+    monkeypatch.undo()
+    [report], _ = batch.grade_batch(spec, [alice], tmp_path / 'grades', progress=False)
+    assert report.status == 'graded' and report.score > 0
+
+
+# --- issue 10: the file system is input (class 1) -----------------------------------------
+
+
+def test_linked_student_folders_in_an_nbgrader_tree_are_rejected_without_their_listing(
+        spec, demo_class, mnist_env, tmp_path):
+    submitted = tmp_path / 'course' / 'submitted'
+    alice = submitted / 'alice' / spec.name
+    alice.mkdir(parents=True)
+    shutil.copy(demo_class / 'alice_solution.ipynb', alice / 'lab.ipynb')
+    (submitted / 'mallory').symlink_to(submitted / 'alice')  # mallory's folder is alice's work
+    secret = tmp_path / 'elsewhere' / spec.name
+    secret.mkdir(parents=True)
+    (secret / 'private_listing.txt').write_text('x')
+    (submitted / 'trudy').symlink_to(secret.parent)  # a folder without a notebook, behind a link
+    (submitted / 'victor' / spec.name).mkdir(parents=True)
+    (submitted / 'victor' / spec.name / 'lab.ipynb').symlink_to(alice / 'lab.ipynb')
+    found = batch.find_submissions([tmp_path / 'course'], spec.name)
+    assert sorted(s.student for s in found) == ['alice', 'mallory', 'trudy', 'victor']
+    reports, summary = batch.grade_batch(spec, found, tmp_path / 'grades', progress=False)
+    by_id = {report.student: report for report in reports}
+    assert by_id['alice'].status == 'graded' and by_id['alice'].score > 0
+    for student in ('mallory', 'trudy', 'victor'):
+        assert by_id[student].status == 'rejected' and 'symbolic link' in by_id[student].error, student
+        assert by_id[student].score == 0 and by_id[student].sha256 == ''
+    assert 'private_listing' not in (tmp_path / 'grades' / 'trudy.json').read_text()
+    assert batch.file_sha256(found[0].path, found[0].root) != ''
+    for submission in found:
+        if submission.student != 'alice':
+            assert batch.file_sha256(submission.path, submission.root) == ''
+            assert batch.read_submission_bytes(submission.path, submission.root) is None

@@ -125,8 +125,8 @@ def build_files(course_root: Path, folder: Path, canary: Path) -> dict[str, Expe
     expected['folder'] = Expected('rejected', r'is (a|an empty) folder')
     os.mkfifo(folder / 'fifo.ipynb')
     expected['fifo'] = Expected('rejected', r'not a regular file')
-    (folder / 'device.ipynb').symlink_to('/dev/zero')
-    expected['device'] = Expected('rejected', r'not a regular file')
+    (folder / 'device.ipynb').symlink_to('/dev/zero')  # a link: never opened (issue 10, class 1)
+    expected['device'] = Expected('rejected', r'symbolic link')
 
     # Readable, but odd: graded, at no cost.
     raw('utf8_bom', codecs.BOM_UTF8 + good, Expected('graded', r'byte-order mark', GRADED_LIKE_SOLUTION))

@@ -477,3 +477,60 @@ def test_hostile_fixture_keeps_only_the_layers():
     assert "rm -rf" not in result.source and "os.system" not in result.source
     assert [issue.cell_index for issue in result.syntax_errors] == [4]
     assert result.defined_methods("ReluLayer") == {"fprop", "bprop"}
+
+
+# --------------------------------------------------------------------------- issue 10, class 2: linear cost
+
+
+def _count_tokenised(monkeypatch) -> list[int]:
+    """Record the characters handed to IPython's tokenizer, call by call."""
+    from IPython.core import inputtransformer2
+
+    sizes: list[int] = []
+    real = inputtransformer2.make_tokens_by_line
+
+    def counting(lines):
+        sizes.append(sum(len(line) for line in lines))
+        return real(lines)
+
+    monkeypatch.setattr(inputtransformer2, "make_tokens_by_line", counting)
+    return sizes
+
+
+def _escape_cell(escapes: int, filler_lines: int) -> str:
+    filler = "y = 1\n" * filler_lines
+    return "".join(f'!echo "{index}"\n' + filler for index in range(escapes))
+
+
+def test_tokenising_ipython_escapes_is_bounded_per_notebook(monkeypatch):
+    """An escape with a quote every few lines needs a pass per escape: the budget makes it linear."""
+    import autograder.submission.extract as extract_module
+
+    monkeypatch.setattr(extract_module, "MAX_TOKENISED_CHARS", 40_000)
+    sizes = _count_tokenised(monkeypatch)
+    cells = [_escape_cell(60, 50) for _ in range(3)]  # ~18 KB each; unbounded: ~60 passes per cell
+    result = extract_code(make_notebook(cells + ["class TanhLayer:\n    pass\n"]), ["TanhLayer"])
+    assert sum(sizes) <= 40_000
+    assert sum(item.reason == "shell command" for item in result.skipped) == 180  # every escape still found
+    assert "TanhLayer" in result.found and not result.syntax_errors
+
+
+def test_a_few_magics_still_use_the_string_aware_tokenizer(monkeypatch):
+    """Fair before strict: within the budget, '!' inside a string is left alone, as before."""
+    sizes = _count_tokenised(monkeypatch)
+    cell = 'text = """\n!not a shell command\n"""\n!pip install numpy\n%matplotlib inline\nx = 1\n'
+    result = extract_code(make_notebook([cell]), ["text"])
+    assert sizes and "text" in result.found
+    assert sorted(item.reason for item in result.skipped) == ["IPython magic", "shell command"]
+    assert "!not a shell command" in result.source
+
+
+def test_the_tokenizer_budget_is_spent_across_cells_not_per_cell(monkeypatch):
+    import autograder.submission.extract as extract_module
+
+    monkeypatch.setattr(extract_module, "MAX_TOKENISED_CHARS", 10_000)
+    sizes = _count_tokenised(monkeypatch)
+    cells = [_escape_cell(5, 200) for _ in range(20)]  # ~6 KB each, 20 cells
+    result = extract_code(make_notebook(cells), [])
+    assert sum(sizes) <= 10_000
+    assert sum(item.reason == "shell command" for item in result.skipped) == 100

@@ -475,6 +475,9 @@ def test_attack_gains_nothing_and_is_explained(level, name, placement, course_ro
             hidden = [test['output'] for test in report['tests'] if 'hidden test case' in test['name']]
             assert hidden and not any(re.search(attack.forbid_in_hidden, text) for text in hidden), hidden
             assert re.search(attack.forbid_in_hidden, report_text(report))  # shown for the public case
+        if attack.forbid_anywhere:
+            found = re.search(attack.forbid_anywhere, report_text(report))
+            assert found is None, report_text(report)[max(0, found.start() - 500):found.end() + 200]
 
 
 # --------------------------------------------------------------------------
@@ -628,3 +631,136 @@ def test_a_sandbox_starts_while_another_holds_every_process_of_the_sandbox_uid(c
             assert outcome.responses['d'].status == 'ok'
     finally:
         holder.join()
+
+
+# --------------------------------------------------------------------------
+# Issue 10: files, names and replies, in one batch through the CLI
+# --------------------------------------------------------------------------
+
+#: The new code attacks of issue 10 (each in its first placement), graded beside the file cases.
+NEW_CODE_ATTACKS = [attack for attack in ATTACKS if attack.family == 'bound' or attack.name == 'markdown_in_messages']
+
+
+def _outside_code(markdown: str) -> str:
+    """The Markdown that a renderer would render: fenced blocks and code spans removed."""
+    rendered, fence = [], None
+    for line in markdown.split('\n'):
+        stripped = line.strip()
+        run = re.match(r'`{3,}', stripped)
+        if fence is None and run:
+            fence = run.group(0)
+            continue
+        if fence is not None:
+            if stripped == fence:
+                fence = None
+            continue
+        rendered.append(re.sub(r'(`+)(.+?)\1', '', line))
+    return '\n'.join(rendered)
+
+
+@pytest.fixture(scope='module')
+def issue10_batch(course_root, data_environment, tmp_path_factory):
+    """Honest notebooks, every file case and the new code attacks, graded by `mlp-autograde grade`."""
+    from autograder import cli
+    base = tmp_path_factory.mktemp('issue10')
+    class_dir, honest_dir, scratch = base / 'class', base / 'honest', base / 'scratch'
+    for folder in (class_dir, honest_dir, scratch):
+        folder.mkdir()
+    honest = dict(honest_notebooks(course_root), **{BASELINE: baseline_notebook()})
+    for name, notebook in honest.items():
+        write(notebook, class_dir / '{0}.ipynb'.format(name))
+        write(notebook, honest_dir / '{0}.ipynb'.format(name))
+    baseline_text = (class_dir / '{0}.ipynb'.format(BASELINE)).read_text(encoding='utf-8')
+    for case in catalogue.FILE_CASES:
+        entry = os.fsdecode(case.entry) if isinstance(case.entry, bytes) else case.entry
+        case.make(class_dir / entry, course_root, scratch, baseline_text)
+    targets = Targets(
+        repo=str(REPO_ROOT), submissions_dir=str(class_dir), out_dir=str(base / 'grades'),
+        victim='honest_solution', site_dirs=site_directories(), tcp_port=0, unix_socket='', abstract_socket='',
+        tag='issue10-{0}'.format(os.getpid()), sleep_marker='7999.{0}'.format(os.getpid() % 1000),
+        grader_pidns=os.readlink('/proc/self/ns/pid'))
+    for attack in NEW_CODE_ATTACKS:
+        write(hostile_notebook([attack], attack.placements[0], targets),
+              class_dir / '{0}.ipynb'.format(student_id(attack.name, attack.placements[0])))
+    argv = ['--course-root', str(course_root), 'grade', '--assignment', LAB3, '--workers', '2',
+            '--no-progress']
+    alone_status = cli.main(argv + ['--out', str(base / 'alone'), str(honest_dir)])
+    out_dir = base / 'grades'
+    import contextlib
+    import io
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = cli.main(argv + ['--out', str(out_dir), str(class_dir)])
+    return {'status': status, 'alone_status': alone_status, 'out': out_dir, 'alone': base / 'alone',
+            'honest': list(honest), 'printed': printed.getvalue(), 'entries': sorted(os.listdir(class_dir))}
+
+
+def test_the_issue10_batch_exits_zero_with_a_report_for_every_entry(issue10_batch):
+    assert issue10_batch['alone_status'] == 0 and issue10_batch['status'] == 0
+    out = issue10_batch['out']
+    students = [case.student for case in catalogue.FILE_CASES] + issue10_batch['honest'] + [
+        student_id(attack.name, attack.placements[0]) for attack in NEW_CODE_ATTACKS]
+    assert len(students) == len(issue10_batch['entries'])  # one report per entry of the folder
+    for student in students:
+        for suffix in ('json', 'md', 'html'):
+            assert (out / '{0}.{1}'.format(student, suffix)).is_file(), (student, sorted(os.listdir(out)))
+    summary = json.loads((out / 'summary.json').read_text(encoding='utf-8'))
+    assert summary['schema'] == 'mlp-autograde/summary/1' and summary['submissions'] == len(students)
+    assert summary['harness_failures'] == []
+
+
+def test_honest_submissions_are_unchanged_by_the_issue10_cases(issue10_batch):
+    for student in issue10_batch['honest']:
+        report = json.loads((issue10_batch['out'] / '{0}.json'.format(student)).read_text(encoding='utf-8'))
+        alone = json.loads((issue10_batch['alone'] / '{0}.json'.format(student)).read_text(encoding='utf-8'))
+        assert check_summary(report) == check_summary(alone) and report['score'] == alone['score'], student
+
+
+@pytest.mark.parametrize('case', catalogue.FILE_CASES, ids=lambda case: case.name)
+def test_file_case(issue10_batch, case):
+    out = issue10_batch['out']
+    report = json.loads((out / '{0}.json'.format(case.student)).read_text(encoding='utf-8'))
+    assert report['status'] == case.status, report.get('error')
+    text = report_text(report)
+    if case.expect:
+        assert re.search(case.expect, text), text[:500]
+    files = ''.join((out / '{0}.{1}'.format(case.student, suffix)).read_text(encoding='utf-8')
+                    for suffix in ('json', 'md', 'html'))
+    if case.forbid:
+        assert not re.search(case.forbid, files)
+    if case.status == 'graded':  # a copy of the baseline notebook under an odd name: graded like it
+        baseline = json.loads((out / '{0}.json'.format(BASELINE)).read_text(encoding='utf-8'))
+        assert report['score'] == baseline['score'] and check_summary(report) == check_summary(baseline)
+    assert report['score'] == 0 or case.status == 'graded'
+
+
+def test_no_class_file_is_a_students_and_the_sheet_runs_no_formula(issue10_batch):
+    out = issue10_batch['out']
+    assert json.loads((out / 'summary.json').read_text(encoding='utf-8'))['schema'] == 'mlp-autograde/summary/1'
+    assert '<h1>Class summary' in (out / 'summary.html').read_text(encoding='utf-8')
+    import csv
+    rows = list(csv.reader((out / 'grades.csv').open(encoding='utf-8')))
+    assert all(not row[0].startswith(('=', '+', '-', '@')) for row in rows[1:]), [row[0] for row in rows]
+    assert {"'+SUM_1_PWNED", "'@cmdPWNED"} <= {row[0] for row in rows}
+
+
+def test_student_words_are_never_rendered_nor_reach_the_terminal(issue10_batch):
+    out = issue10_batch['out']
+    for path in out.glob('*.md'):
+        rendered = _outside_code(path.read_text(encoding='utf-8'))
+        assert catalogue.RENDERED_MARKER not in rendered, (path.name, rendered[:2000])
+    for path in out.glob('*.html'):
+        page = path.read_text(encoding='utf-8')
+        assert '<img src=x' not in page and 'onerror=alert' not in page.replace('onerror=alert(&quot;', '')
+    assert not re.search('[\x00-\x08\x0b-\x1f\x7f-\x9f]', issue10_batch['printed'])
+
+
+@pytest.mark.parametrize('attack', NEW_CODE_ATTACKS, ids=lambda attack: attack.name)
+def test_new_code_attack_gains_nothing_and_is_explained(issue10_batch, attack):
+    out = issue10_batch['out']
+    report = json.loads((out / '{0}.json'.format(student_id(attack.name, attack.placements[0]))).read_text(
+        encoding='utf-8'))
+    baseline = json.loads((out / '{0}.json'.format(BASELINE)).read_text(encoding='utf-8'))
+    assert report['status'] == 'graded' and report['score'] <= baseline['score'] + 1e-9
+    if attack.expect:
+        assert re.search(attack.expect, report_text(report)), report_text(report)[:1500]

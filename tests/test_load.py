@@ -110,7 +110,8 @@ def test_extra_metadata_and_odd_outputs_are_warnings_not_rejections(tmp_path, go
     result = _loaded(path)
     text = " ".join(result.warnings)
     assert "unexpected_key" in text and "cells[1]" in text
-    assert "cells[2].outputs[0]" in text
+    assert "outputs" not in text  # grading never reads outputs: they are dropped before validation
+    assert result.notebook.cells[2].outputs == []
     assert len(result.warnings) <= 6
 
 
@@ -123,7 +124,7 @@ def test_many_schema_problems_are_summarised(tmp_path):
     path.write_text(json.dumps(data))
     warnings = _loaded(path).warnings
     assert len(warnings) == 6
-    assert "35 more" in warnings[-1]
+    assert warnings[-1] == "Ignored more problems with the nbformat schema."
 
 
 def test_utf8_byte_order_mark_is_accepted_with_a_warning(tmp_path, good_notebook):
@@ -196,7 +197,89 @@ def test_device_and_pipe_are_rejected_without_blocking(tmp_path):
 def test_symlink_loop_is_rejected(tmp_path):
     loop = tmp_path / "loop.ipynb"
     loop.symlink_to(loop)
-    _rejected(loop, "could not be read")
+    _rejected(loop, "symbolic link")
+
+
+# --------------------------------------------------------------------------- links (issue 10, class 1)
+
+
+def _secret_notebook(tmp_path: Path, good_notebook) -> Path:
+    """A readable notebook outside the submissions folder (the course's source, say)."""
+    secret = tmp_path / "course" / "source.ipynb"
+    secret.parent.mkdir()
+    secret.write_text(_json(good_notebook), encoding="utf-8")
+    return secret
+
+
+@pytest.mark.parametrize("target_kind", ["absolute", "relative", "chain", "dangling", "dev_zero", "fifo"])
+def test_a_submission_that_is_a_link_is_rejected_whatever_it_points_to(tmp_path, good_notebook, target_kind):
+    secret = _secret_notebook(tmp_path, good_notebook)
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    link = folder / "mallory.ipynb"
+    if target_kind == "absolute":
+        link.symlink_to(secret)
+    elif target_kind == "relative":
+        link.symlink_to(os.path.join("..", "course", "source.ipynb"))
+    elif target_kind == "chain":
+        (folder / "hop.ipynb").symlink_to(secret)
+        link.symlink_to("hop.ipynb")
+    elif target_kind == "dangling":
+        link.symlink_to(tmp_path / "nowhere.ipynb")
+    elif target_kind == "dev_zero":
+        link.symlink_to("/dev/zero")
+    else:
+        fifo = tmp_path / "pipe"
+        os.mkfifo(fifo)
+        link.symlink_to(fifo)
+    result = _rejected(link, "symbolic link", root=folder)
+    assert result.sha256 is None  # nothing behind the link was read
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_a_notebook_below_a_linked_folder_is_rejected(tmp_path, good_notebook, depth):
+    secret = _secret_notebook(tmp_path, good_notebook)
+    root = tmp_path / "submitted"
+    root.mkdir()
+    if depth == 1:  # submitted/mallory -> the course folder
+        (root / "mallory").symlink_to(secret.parent)
+        path = root / "mallory" / "source.ipynb"
+    else:  # submitted/mallory/lab -> the course folder
+        (root / "mallory").mkdir()
+        (root / "mallory" / "lab").symlink_to(secret.parent)
+        path = root / "mallory" / "lab" / "source.ipynb"
+    _rejected(path, "symbolic link to a folder", root=root)
+
+
+def test_a_link_to_a_folder_never_shows_its_listing(tmp_path):
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "other_student_answers.ipynb").write_text("{}", encoding="utf-8")
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    (folder / "mallory.ipynb").symlink_to(private)
+    result = _rejected(folder / "mallory.ipynb", "symbolic link", root=folder)
+    assert "other_student_answers" not in result.reason
+
+
+def test_a_path_outside_the_folder_given_is_rejected(tmp_path, good_notebook):
+    secret = _secret_notebook(tmp_path, good_notebook)
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    _rejected(folder / ".." / "course" / "source.ipynb", "not inside", root=folder)
+    _rejected(secret, "not inside", root=folder)
+
+
+def test_a_real_file_in_real_folders_is_still_loaded(tmp_path, good_notebook):
+    """Fair before strict: nested real folders, odd but legal names, a linked ROOT (the grader's choice)."""
+    root = tmp_path / "submitted"
+    path = root / "alice smith" / "lab 3" / "Lab 3 (final) é.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(_json(good_notebook), encoding="utf-8")
+    _loaded(path, root=root)
+    linked_root = tmp_path / "linked"
+    linked_root.symlink_to(root)
+    _loaded(linked_root / "alice smith" / "lab 3" / "Lab 3 (final) é.ipynb", root=linked_root)
 
 
 def test_empty_file_is_rejected(tmp_path):
@@ -407,3 +490,82 @@ def test_committed_fixtures(name):
             assert any(keyword in warning for warning in result.warnings)
         else:
             assert result.warnings == []
+
+
+# --------------------------------------------------------------------------- bounded work (issue 10, class 2)
+
+
+def _raw_notebook(cells: list, metadata=None) -> dict:
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": metadata or {}, "cells": cells}
+
+
+def _code_cell(index: int, source: str = "x = 1", outputs=None, metadata=None) -> dict:
+    return {"cell_type": "code", "id": f"c{index}", "metadata": metadata or {}, "source": source,
+            "execution_count": None, "outputs": outputs or []}
+
+
+def test_outputs_and_huge_metadata_never_reach_nbformat(tmp_path, monkeypatch):
+    """A million tiny outputs cost nbformat seconds; grading never reads them, so they are dropped first."""
+    import autograder.submission.load as load_module
+
+    seen_sizes = []
+    real_from_dict = load_module.nbformat.from_dict
+
+    def recording_from_dict(obj):
+        seen_sizes.append(len(json.dumps(obj)))
+        return real_from_dict(obj)
+
+    monkeypatch.setattr(load_module.nbformat, "from_dict", recording_from_dict)
+    output = {"output_type": "stream", "name": "stdout", "text": "x"}
+    big_metadata = {"k": list(range(5000))}
+    cells = [_code_cell(0, "class TanhLayer:\n    pass\n", [output] * 20000, big_metadata)]
+    path = tmp_path / "outputs.ipynb"
+    path.write_text(json.dumps(_raw_notebook(cells, {"junk": list(range(5000))})), encoding="utf-8")
+    loaded = _loaded(path)
+    assert loaded.notebook.cells[0].source.startswith("class TanhLayer")
+    assert seen_sizes and max(seen_sizes) < 2000  # what nbformat saw: the code, not the outputs
+
+
+def test_small_metadata_is_kept(tmp_path):
+    """Fair before strict: nbgrader's cell metadata survives loading."""
+    meta = {"nbgrader": {"grade": True, "grade_id": "tanh", "points": 2}}
+    path = tmp_path / "meta.ipynb"
+    path.write_text(json.dumps(_raw_notebook([_code_cell(0, metadata=meta)])), encoding="utf-8")
+    assert _loaded(path).notebook.cells[0].metadata["nbgrader"]["grade_id"] == "tanh"
+
+
+def test_a_notebook_with_more_cells_than_the_limit_is_rejected(tmp_path, monkeypatch):
+    import autograder.submission.load as load_module
+
+    monkeypatch.setattr(load_module, "MAX_CELLS", 50)
+    path = tmp_path / "cells.ipynb"
+    path.write_text(json.dumps(_raw_notebook([_code_cell(i) for i in range(51)])), encoding="utf-8")
+    _rejected(path, "51 cells", "more than the 50")
+    path.write_text(json.dumps(_raw_notebook([_code_cell(i) for i in range(50)])), encoding="utf-8")
+    _loaded(path)
+
+
+def test_validation_stops_after_the_problems_shown(tmp_path, monkeypatch):
+    import autograder.submission.load as load_module
+
+    drawn = []
+    depth = [0]
+    real = load_module.nbformat.validator.iter_validate
+
+    def counting(notebook, *args, **kwargs):  # nbformat calls iter_validate itself: count the outer call only
+        depth[0] += 1
+        try:
+            for error in real(notebook, *args, **kwargs):
+                if depth[0] == 1:
+                    drawn.append(error)
+                yield error
+        finally:
+            depth[0] -= 1
+
+    monkeypatch.setattr(load_module.nbformat.validator, "iter_validate", counting)
+    cells = [dict(_code_cell(i), execution_count="not a number") for i in range(200)]
+    path = tmp_path / "invalid.ipynb"
+    path.write_text(json.dumps(_raw_notebook(cells)), encoding="utf-8")
+    loaded = _loaded(path)
+    assert len(drawn) == load_module.MAX_REPORTED_PROBLEMS + 1
+    assert loaded.warnings[-1] == "Ignored more problems with the nbformat schema."

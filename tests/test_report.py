@@ -35,12 +35,12 @@ TEST_KEYS = {
 }
 # Beyond the DESIGN example: what was kept/skipped from the notebook, and a recognised mistake.
 OPTIONAL_REPORT_KEYS = {'notes': list}
-OPTIONAL_TEST_KEYS = {'diagnosis': str}
+OPTIONAL_TEST_KEYS = {'diagnosis': str, 'harness_error': bool}  # harness_error: only ever true
 
 
 def assert_follows_the_schema(data, spec):
     required = dict(REPORT_KEYS)
-    if data.get('status') == 'rejected':
+    if data.get('status') in ('rejected', 'error'):
         required['error'] = str
     assert set(required) <= set(data), set(required) - set(data)
     assert set(data) <= set(required) | set(OPTIONAL_REPORT_KEYS), set(data) - set(required)
@@ -50,11 +50,11 @@ def assert_follows_the_schema(data, spec):
     assert data['schema'] == REPORT_SCHEMA == 'mlp-autograde/report/1'
     assert data['assignment'] == spec.name
     assert re.fullmatch('[0-9a-f]{64}', data['sha256']), data['sha256']
-    assert data['status'] in ('graded', 'rejected')
+    assert data['status'] in ('graded', 'rejected', 'error')
     assert data['isolation'] in ('bwrap', 'unshare', 'rlimits')
     assert data['max_score'] == spec.max_score
     assert all(isinstance(note, str) for note in data.get('notes', []))
-    if data['status'] == 'rejected':
+    if data['status'] in ('rejected', 'error'):
         assert data['score'] == 0 and data['tests'] == [] and data['error'].strip()
         return
     assert data['score'] == pytest.approx(sum(t['score'] for t in data['tests']), abs=1e-3)
@@ -64,7 +64,8 @@ def assert_follows_the_schema(data, spec):
         assert set(TEST_KEYS) <= set(test) <= set(TEST_KEYS) | set(OPTIONAL_TEST_KEYS), set(test)
         for key, kind in {**TEST_KEYS, **OPTIONAL_TEST_KEYS}.items():
             if key in test:
-                assert isinstance(test[key], kind) and not isinstance(test[key], bool), (key, test)
+                assert isinstance(test[key], kind) and (kind is bool) == isinstance(test[key], bool), (key, test)
+        assert test.get('harness_error', True) is True
         assert test['kind'] in CHECK_KINDS == ('fixed', 'gradcheck', 'property', 'training', 'manual')
         assert test['status'] in CHECK_STATUSES == ('passed', 'failed', 'error', 'timeout', 'pending')
         assert 0 <= test['score'] <= test['max_score']
@@ -115,7 +116,7 @@ def test_report_json_follows_the_schema(graded):
         assert data['student'] == student
     alice = json.loads((out / 'alice.json').read_text(encoding='utf-8'))
     assert alice['submission'].endswith('alice.ipynb')
-    assert alice['notes'] and alice['notes'][0].startswith('kept ')
+    assert alice['notes'] and alice['notes'][0].startswith('Your grade is based on ')
 
 
 def test_the_schema_check_can_fail(graded):
@@ -132,12 +133,13 @@ def test_grades_csv_has_one_row_per_student_and_one_column_per_item(graded):
     spec, folder, out, reports, summary, submissions = graded
     rows = list(csv.reader(io.StringIO((out / 'grades.csv').read_text(encoding='utf-8'))))
     grade_ids = [item.grade_id for item in spec.items]
-    assert rows[0] == ['student', 'score', 'max_score', 'status'] + grade_ids
+    assert rows[0][:4 + len(grade_ids)] == ['student', 'score', 'max_score', 'status'] + grade_ids
     body = {row[0]: row for row in rows[1:]}
     assert sorted(body) == sorted(reports)
     alice = dict(zip(rows[0], body['alice']))
     assert (alice['score'], alice['max_score'], alice['status']) == ('10', '13', 'graded')
-    assert alice['tanh_bprop'] == '2' and alice['tanh_training'] == '1' and alice['deeper_models_answer'] == '0'
+    assert alice['tanh_bprop'] == '2' and alice['tanh_training'] == '1' and alice['deeper_models_answer'] == 'pending'
+    assert (alice['pending_points'], alice['max_reachable']) == ('3', '13')
     carl = dict(zip(rows[0], body['carl']))
     assert carl['status'] == 'rejected' and all(carl[g] == '0' for g in grade_ids)
 
@@ -175,7 +177,8 @@ def test_class_table_lists_everyone_with_score_and_status(graded):
     table = report_files.class_table(spec, list(reports.values()))
     lines = table.splitlines()
     assert lines[0].split() == ['student', 'score', 'status']
-    assert [line.split()[0] for line in lines[1:]] == ['alice', 'bob', 'carl', 'dora-notes']
+    assert [line.split()[0] for line in lines[1:-1]] == ['alice', 'bob', 'carl', 'dora-notes']
+    assert lines[-1].startswith('6 points await manual grading (2 students)')
     assert '10 / 13' in lines[1] and 'graded' in lines[1]
     assert 'rejected' in lines[3] and 'not valid JSON' in lines[3]
 
@@ -235,8 +238,9 @@ def test_feedback_lists_each_problem_with_its_status():
              CheckResult('tanh_bprop', 'TanhLayer.bprop check', 'TanhLayer.bprop', 'fixed', 'passed',
                          2.0, 2.0, '')]
     text = report_files.feedback_markdown(_report(tests))
-    assert '- **TanhLayer.fprop** (FAIL, TanhLayer.fprop check): TanhLayer.fprop returned wrong values' in text
-    assert '- **TanhLayer.fprop** (TIMEOUT, TanhLayer.fprop other): no details' in text
+    assert ('- **TanhLayer.fprop** (FAIL, TanhLayer.fprop check):\n\n  ```\n'
+            '  TanhLayer.fprop returned wrong values (10% of entries wrong).\n  ```') in text
+    assert '- **TanhLayer.fprop** (TIMEOUT, TanhLayer.fprop other):\n\n  ```\n  no details\n  ```' in text
     assert '| tanh_bprop | 2 / 2 | 1 of 1 |' in text
     assert 'TanhLayer.bprop check' not in text  # passed checks are not listed as problems
 
@@ -246,3 +250,119 @@ def test_histogram_puts_full_marks_in_the_last_bin():
     assert len(bins) == 10 and bins[0]['count'] == 1 and bins[-1]['count'] == 1
     assert bins[0]['from'] == 0 and bins[-1]['to'] == 13.0
     assert sum(b['count'] for b in bins) == 3
+
+
+# --- issue 10, class 8: text is cleaned where it enters, escaped per format ----------------
+
+
+@pytest.mark.parametrize('dirty, clean', [
+    ('lone \udcff surrogate', 'lone ? surrogate'),
+    ('clear \x1b[2J screen', 'clear ?[2J screen'),
+    ('bidi \u202e override', 'bidi ? override'),
+    ('bell \x07 NUL \x00 CR \r', 'bell ? NUL ? CR ?'),
+    ('tab\tand\nnewline stay', 'tab\tand\nnewline stay'),
+    ('accents é and CJK 변수 stay', 'accents é and CJK 변수 stay'),
+])
+def test_every_text_of_a_report_is_cleaned_when_the_report_is_built(dirty, clean):
+    test = CheckResult('g', dirty, 'T.f', 'fixed', 'failed', 0.0, 1.0, dirty, diagnosis=dirty)
+    report = Report(student=dirty, assignment=LAB3, submission=dirty, sha256='a' * 64, status='rejected',
+                    score=0.0, max_score=1.0, isolation='bwrap', execution_time=0.0, tests=[test],
+                    error=dirty, notes=[dirty])
+    assert report.student == report.submission == report.error == report.notes[0] == clean
+    assert test.name == test.output == test.diagnosis == clean
+    report_files.report_json(report).encode('utf-8')  # never raises
+    report_files.feedback_markdown(report).encode('utf-8')
+
+
+def _rendered(markdown: str) -> str:
+    """What a Markdown renderer renders: fenced blocks and code spans removed."""
+    outside, fence = [], None
+    for line in markdown.split('\n'):
+        stripped = line.strip()
+        run = re.match(r'`{3,}', stripped)
+        if fence is None and run:
+            fence = run.group(0)
+        elif fence is not None and stripped == fence:
+            fence = None
+        elif fence is None:
+            outside.append(re.sub(r'(`+)(.+?)\1', '', line))
+    return '\n'.join(outside)
+
+
+HOSTILE_WORDS = [
+    '# Score: 10 / 10 PWNED',
+    '```\n# PWNED\n```',
+    '````` PWNED ``` `` `',
+    '![x](http://198.51.100.1/PWNED.png) <img src=x onerror=alert(1)> PWNED',
+    '`PWNED`',
+    '| PWNED | table |',
+]
+
+
+@pytest.mark.parametrize('words', HOSTILE_WORDS)
+def test_student_words_are_shown_as_code_in_markdown(words):
+    test = CheckResult('tanh_fprop', 'TanhLayer.fprop check', 'TanhLayer.fprop', 'fixed', 'failed', 0.0, 1.0,
+                       words)
+    graded = _report([test])
+    graded.notes = [words]
+    graded.submission = words.replace('\n', ' ') + '.ipynb'
+    rejected = _report([], status='rejected')
+    rejected.error = words
+    for report in (graded, rejected):
+        text = report_files.feedback_markdown(report)
+        assert 'PWNED' in text and 'PWNED' not in _rendered(text), text
+
+
+def test_code_spans_and_blocks_hold_any_backticks():
+    for words in ['a`b', '``', '`lead', 'trail`', '', 'x ``` y']:
+        span = report_files.md_code(words)
+        fence = re.match('`+', span).group(0)
+        assert span.endswith(fence) and fence not in span[len(fence):-len(fence)]
+    block = report_files.md_block('x\n````\ny')
+    assert block[0] == block[-1] and len(block[0]) >= 5
+
+
+def test_terminal_text_is_printable_only():
+    assert report_files.terminal_text('a\x1b[2Jb\x07\u202ec\nd') == 'a?[2Jb??c?d'
+    assert report_files.terminal_text('é 변수 ok') == 'é 변수 ok'
+
+
+def test_the_class_table_prints_no_control_character():
+    reports = [Report(student='ok', assignment=LAB3, submission='\x1b]0;PWNED\x07.ipynb', sha256='a' * 64,
+                      status='rejected', score=0.0, max_score=1.0, isolation='bwrap', execution_time=0.0,
+                      error='bad \x1b[2J file\nsecond line')]
+    table = report_files.class_table(load_spec(LAB3), reports)
+    assert not re.search('[\x00-\x08\x0b-\x1f\x7f-\x9f]', table.replace('\n', ''))
+
+
+def test_a_harness_error_report_follows_the_schema_and_says_whose_failure_it_is():
+    spec = load_spec(LAB3)
+    report = batch._internal_failure_report(spec, 'x', 'x.ipynb', 'a' * 64, RuntimeError('boom'))
+    data = json.loads(report_files.report_json(report))
+    assert_follows_the_schema(data, spec)
+    assert data['status'] == 'error' and 'not a problem with your submission' in data['error']
+    assert 'not a problem with your work' in report_files.feedback_markdown(report)
+    harness_check = CheckResult('g', 'n', 'T.f', 'training', 'error', 0.0, 1.0, 'x', harness=True)
+    assert harness_check.to_json()['harness_error'] is True
+    assert 'harness_error' not in CheckResult('g', 'n', 'T.f', 'fixed', 'failed', 0.0, 1.0).to_json()
+
+
+def test_a_roster_row_matched_by_two_graded_ids_gives_neither_its_identity(tmp_path):
+    """carol-2 and carol_2 match the same roster key: giving both the LMS id would grade one LMS id twice."""
+    from autograder.outputs.roster import MATCHED_TWICE, grades_csv_with_roster, load_roster
+    roster_file = tmp_path / 'roster.csv'
+    roster_file.write_text('student,lms_id,name\ncarol-2,LMS-7,Carol Two\nalice,LMS-1,Alice\n', encoding='utf-8')
+    roster = load_roster(roster_file)
+    spec = load_spec(LAB3)
+
+    def graded(student):
+        return Report(student=student, assignment=LAB3, submission=student + '.ipynb', sha256='a' * 64,
+                      status='graded', score=1.0, max_score=spec.max_score, isolation='bwrap', execution_time=0.0)
+
+    rows = list(csv.DictReader(io.StringIO(grades_csv_with_roster(
+        spec, [graded('carol-2'), graded('carol_2'), graded('alice')], roster))))
+    by_student = {row['student']: row for row in rows}
+    for student in ('carol-2', 'carol_2'):
+        assert by_student[student]['roster'] == MATCHED_TWICE and by_student[student]['lms_id'] == ''
+    assert by_student['alice']['roster'] == 'ok' and by_student['alice']['lms_id'] == 'LMS-1'
+    assert sum(row['lms_id'] == 'LMS-7' for row in rows) == 0 and len(rows) == 3

@@ -601,6 +601,62 @@ def test_the_student_mlp_copy_cannot_be_modified_by_a_submission(student_mlp_dir
     assert (student_mlp_dir / "mlp" / "layers.py").read_text() == before
 
 
+WRITE_PROBE_SOURCE = """
+    import os
+
+    def writable(x):
+        found = []
+        for folder in ("/", "/dev", "/dev/shm", "/usr", "/etc", "/sandbox", "/proc", "/tmp", "."):
+            path = os.path.join(folder, "write-probe")
+            try:
+                with open(path, "w") as handle:
+                    handle.write("x")
+                os.unlink(path)
+                found.append(folder)
+            except OSError:
+                pass
+        raise ValueError("writable: " + " ".join(found) + " :end")
+"""
+
+
+@pytest.mark.skipif("bwrap" not in AVAILABLE_LEVELS, reason="bubblewrap is not available")
+@pytest.mark.parametrize("grader_is_root", [True, False], ids=["uid-switch", "user-namespace"])
+def test_under_bwrap_only_the_capped_scratch_folders_are_writable(student_mlp_dir, grader_is_root, monkeypatch):
+    """Without the uid switch, bwrap's own root and /dev belong to the sandbox user: they are made read-only."""
+    if grader_is_root and not sandbox._bwrap_switches_uid():
+        pytest.skip("the uid switch needs root")
+    monkeypatch.setattr(sandbox, "_bwrap_switches_uid", lambda: grader_is_root)
+    outcome = run(WRITE_PROBE_SOURCE, [call("w", "writable", None, np.ones(1))], student_mlp_dir, "bwrap")
+    assert "writable: /tmp . :end" in outcome.responses["w"].message, outcome.responses["w"].message
+
+
+@pytest.mark.skipif("bwrap" not in AVAILABLE_LEVELS, reason="bubblewrap is not available")
+def test_the_bwrap_view_shows_the_standard_library_and_numpy_but_no_package_folder():
+    import site
+    from autograder.sandbox import host_view
+
+    view = sandbox._host_view()
+    assert view.shows(os.__file__) and view.shows(np.__file__) and view.shows(sandbox._interpreter())
+    folders = [entry for entry in sys.path + site.getsitepackages()
+               if os.path.basename(entry) in host_view.PACKAGE_DIR_NAMES]
+    assert folders
+    for folder in folders:
+        assert not view.shows(os.path.join(folder, "mlp", "layers.py"))
+        assert not view.shows(os.path.join(folder, "autograder", "course", "specs"))
+    assert host_view.exposed_secrets(view) == []
+    assert not view.shows(str(REPO_ROOT / "autograder" / "course" / "specs"))
+
+
+@pytest.mark.skipif("bwrap" not in AVAILABLE_LEVELS, reason="bubblewrap is not available")
+def test_bwrap_refuses_to_start_when_the_view_would_show_a_secret(student_mlp_dir, monkeypatch):
+    """A layout nobody foresaw fails closed: a harness error, never a sandbox that shows the specs."""
+    from autograder.sandbox import host_view
+
+    monkeypatch.setattr(host_view, "course_secrets", lambda: ["/usr/lib/a-course-installed-here"])
+    with pytest.raises(sandbox.SandboxUnavailable, match="a-course-installed-here"):
+        run(TANH_SOURCE, [call("t", "TanhLayer", "fprop", np.ones(2))], student_mlp_dir, "bwrap")
+
+
 # --------------------------------------------------------------------------
 # Hostile or broken code: timeouts, crashes, memory, output, forged replies
 # --------------------------------------------------------------------------
@@ -773,6 +829,86 @@ def test_reading_stdin_cannot_swallow_requests(student_mlp_dir):
     outcome = run(source, [call(f"s{i}", "slurp", None, np.ones(1)) for i in range(3)],
                   student_mlp_dir, BEST_LEVEL)
     assert [outcome.responses[f"s{i}"].status for i in range(3)] == ["ok", "ok", "ok"]
+
+
+# --------------------------------------------------------------------------
+# Hidden inputs never reach words that are shown
+# --------------------------------------------------------------------------
+
+REMEMBERING_SOURCE = """
+    import os
+    import sys
+    import numpy as np
+    from mlp.layers import AffineLayer
+
+    _seen = []
+
+    def remember(x):
+        note = "SEEN<%g>" % x[0]
+        _seen.append(note)                                       # a module global
+        AffineLayer.seen = getattr(AffineLayer, "seen", "") + note  # a class attribute
+        os.environ["SEEN"] = os.environ.get("SEEN", "") + note   # the environment
+        with open("seen.txt", "a") as handle:                    # the working directory
+            handle.write(note)
+        print(note)
+        print(note, file=sys.stderr)
+        with open("seen.txt") as handle:
+            raise ValueError(" ".join(_seen) + AffineLayer.seen + os.environ["SEEN"] + handle.read())
+
+    def crash(x):
+        os._exit(3)
+
+    def pause(x):
+        import time
+        time.sleep(0.3)  # lets the grader read what was printed before
+        return x
+"""
+
+
+def hidden(request: Request) -> Request:
+    request.hidden = True
+    return request
+
+
+@per_level
+def test_public_requests_are_answered_before_any_hidden_input_is_sent(student_mlp_dir, level):
+    requests = [hidden(call("h1", "remember", None, np.array([101.0]))),
+                call("p1", "remember", None, np.array([1.0])),
+                hidden(call("h2", "remember", None, np.array([102.0]))),
+                call("p2", "remember", None, np.array([2.0])),
+                call("pause", "pause", None, np.array([0.0]))]
+    outcome = run(REMEMBERING_SOURCE, requests, student_mlp_dir, level)
+    responses = outcome.responses
+    assert all(responses[key].status == "error" for key in ("h1", "p1", "h2", "p2"))
+    for key in ("p1", "p2"):
+        assert not responses[key].tainted
+        assert "SEEN<1>" in responses[key].message  # what it remembered is shown, ...
+        assert "SEEN<10" not in responses[key].message  # ... and it never saw a hidden input
+    assert "SEEN<2>" in responses["p2"].message  # the public ones, in order
+    for key in ("h1", "h2"):
+        assert responses[key].tainted
+    assert "SEEN<101>" in responses["h1"].message and "SEEN<102>" in responses["h2"].message
+    assert "SEEN<2>" in outcome.stdout_tail and "SEEN<2>" in outcome.stderr_tail
+    assert "SEEN<10" not in outcome.stdout_tail + outcome.stderr_tail
+
+
+@per_level
+def test_without_hidden_requests_nothing_is_tainted_or_reordered(student_mlp_dir, level):
+    outcome = run(REMEMBERING_SOURCE, [call("a", "remember", None, np.array([5.0])),
+                                       call("b", "remember", None, np.array([6.0]))], student_mlp_dir, level)
+    assert not any(response.tainted for response in outcome.responses.values())
+    assert "SEEN<5>" in outcome.responses["b"].message
+
+
+def test_answers_of_a_child_restarted_after_hidden_inputs_stay_tainted(student_mlp_dir):
+    requests = [hidden(call("h1", "crash", None, np.array([101.0]))),
+                hidden(call("h2", "remember", None, np.array([102.0]))),
+                call("p1", "remember", None, np.array([1.0]))]
+    outcome = run(REMEMBERING_SOURCE, requests, student_mlp_dir, "rlimits")
+    assert outcome.restarts == 1 and outcome.setup.ok
+    assert outcome.responses["h1"].status == "crashed" and outcome.responses["h1"].tainted
+    assert outcome.responses["h2"].tainted and "SEEN<102>" in outcome.responses["h2"].message
+    assert not outcome.responses["p1"].tainted
 
 
 # --------------------------------------------------------------------------
@@ -1018,12 +1154,11 @@ def test_caller_mistakes_raise_value_error(student_mlp_dir, tmp_path):
         exec_untrusted("", [Request({"id": "a", "type": "setup"})], student_mlp_dir=student_mlp_dir)
 
 
-def test_a_child_that_cannot_start_is_reported_not_raised(student_mlp_dir, monkeypatch):
+def test_a_child_that_cannot_start_is_a_harness_error(student_mlp_dir, monkeypatch):
+    """A sandbox that cannot start is the machine's failure, never the submission's (issue 10, class 9)."""
     monkeypatch.setattr(sandbox, "_interpreter", lambda: "/nonexistent/python")
-    outcome = exec_untrusted("x = 1", [call("a", "T", "f")], student_mlp_dir=student_mlp_dir,
-                             isolation="rlimits")
-    assert not outcome.setup.ok and "could not be started" in outcome.setup.message
-    assert outcome.responses["a"].status == "error"
+    with pytest.raises(sandbox.SandboxUnavailable, match="could not be started"):
+        exec_untrusted("x = 1", [call("a", "T", "f")], student_mlp_dir=student_mlp_dir, isolation="rlimits")
 
 
 def test_detect_isolation_returns_the_strongest_working_level():

@@ -241,3 +241,148 @@ def test_wire_works_as_a_standalone_copy(tmp_path):
     header, (array,) = read_frame(stream, **LIMITS)  # read by the package's copy
     assert header == {"id": "a"}
     np.testing.assert_array_equal(array, np.eye(2))
+
+
+# --------------------------------------------------------------------------- issue 10, class 2
+# Every reply is judged on its header and declared shapes before its arrays are read.
+
+import textwrap  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from autograder.sandbox import answers  # noqa: E402
+from autograder.sandbox.isolation import ISOLATION_LEVELS, Request, _probe, exec_untrusted  # noqa: E402
+from autograder.sandbox.limits import Limits  # noqa: E402
+
+
+class CountingStream(io.BytesIO):
+    """A stream that records the largest single read asked of it."""
+
+    largest_read = 0
+
+    def read(self, size=-1):
+        self.largest_read = max(self.largest_read, size if size is not None and size >= 0 else 1 << 62)
+        return super().read(size)
+
+
+def test_a_refused_frame_is_skipped_in_bounded_reads_and_the_next_frame_is_read():
+    buffer = io.BytesIO()
+    write_frame(buffer, {"type": "result", "id": "a"}, [np.zeros((1024, 1024))])  # 8 MiB
+    write_frame(buffer, {"type": "result", "id": "b"}, [np.ones(3)])
+    stream = CountingStream(buffer.getvalue())
+    seen = []
+
+    def accept(header, shapes):
+        seen.append((header["id"], shapes))
+        return "too large" if header["id"] == "a" else None
+
+    with pytest.raises(wire.WireRejected, match="too large"):
+        read_frame(stream, max_header_bytes=4096, max_array_bytes=16 << 20, accept=accept)
+    assert stream.largest_read <= 1 << 20  # never the whole 8 MiB at once
+    header, arrays = read_frame(stream, max_header_bytes=4096, max_array_bytes=16 << 20, accept=accept)
+    assert header["id"] == "b" and arrays[0].tolist() == [1.0, 1.0, 1.0]
+    assert seen == [("a", [(1024, 1024)]), ("b", [(3,)])]
+
+
+@pytest.mark.parametrize("shape", [[2**62, 2**62, 0], [0, 2**41], [2**40, 2**20, 0, 2**20]])
+def test_a_shape_numpy_cannot_build_is_a_wire_error_not_a_crash(shape):
+    stream = json_frame({"arrays": [{"shape": shape, "dtype": "<f8"}]})
+    with pytest.raises(WireError):
+        read_frame(stream, max_header_bytes=4096, max_array_bytes=1 << 20)
+
+
+def _request(request_id="r", *arrays, **header):
+    return Request(dict({"type": "call", "id": request_id, "target": "T", "method": "fprop"}, **header),
+                   list(arrays))
+
+
+def _ok(request_id="r", num_returned=1, num_inputs=0, returned="array", **extra):
+    return dict({"type": "result", "id": request_id, "ok": True, "returned": returned,
+                 "num_returned": num_returned, "num_inputs": num_inputs}, **extra)
+
+
+def test_honest_replies_are_accepted():
+    x = np.zeros((4, 3))
+    budget = answers.ResponseBudget(1 << 20)
+    assert answers.acceptor(_request("r", x), budget)(_ok(), [(4, 3)]) is None
+    assert answers.acceptor(_request("r", x), budget)(_ok(returned="scalar"), [()]) is None
+    assert answers.acceptor(_request("r", x), budget)(_ok(num_returned=2, returned="list"), [(3, 4), (3,)]) is None
+    with_inputs = _request("r", x, return_inputs=True)
+    assert answers.acceptor(with_inputs, budget)(_ok(num_inputs=1), [(4, 5), (4, 3)]) is None
+    failure = {"type": "result", "id": "r", "ok": False, "error": "ValueError: x", "error_kind": "student",
+               "traceback": "..."}
+    assert answers.acceptor(_request("r", x), budget)(failure, []) is None
+    train = Request({"type": "train", "id": "t", "num_epochs": 2},
+                    [np.zeros((20, 784)), np.zeros((20, 10)), np.zeros((7, 784))])
+    assert answers.acceptor(train, budget)(_ok("t", num_returned=2, returned="list"), [(7, 10), (2,)]) is None
+    # A wrongly shaped but small answer is read, so that the judge can explain it.
+    assert answers.acceptor(_request("r", x), budget)(_ok(), [(4, 30)]) is None
+
+
+@pytest.mark.parametrize("header, shapes, fragment", [
+    (_ok("other"), [(4, 3)], "does not answer"),
+    (dict(_ok(), type="setup"), [(4, 3)], "does not answer"),
+    (dict(_ok(), padding="x"), [(4, 3)], "unknown header keys"),
+    (_ok(num_returned=2), [(4, 3)], "announces"),
+    (_ok(num_returned=True), [(4, 3)], "not counts"),
+    (_ok(num_inputs=1), [(4, 3), (4, 3)], "inputs sent back"),
+    ({"type": "result", "id": "r", "ok": False, "error": "e"}, [(1,)], "failure reply"),
+    (_ok(), [(4096, 4096)], "at most"),
+    (_ok(num_returned=3, returned="list"), [(1000, 1000)] * 3, "at most"),
+])
+def test_replies_other_than_the_answer_asked_for_are_refused(header, shapes, fragment):
+    reason = answers.acceptor(_request("r", np.zeros((4, 3))), answers.ResponseBudget(1 << 30))(header, shapes)
+    assert reason is not None and fragment in reason
+
+
+@pytest.mark.parametrize("shapes", [[(7, 10)], [(8, 10), (2,)], [(7, 10), (3,)], [(7, 5000), (2,)],
+                                    [(7,), (2,)]])
+def test_training_replies_must_have_the_rows_and_epochs_asked_for(shapes):
+    train = Request({"type": "train", "id": "t", "num_epochs": 2},
+                    [np.zeros((20, 784)), np.zeros((20, 10)), np.zeros((7, 784))])
+    header = _ok("t", num_returned=len(shapes), returned="list")
+    assert answers.acceptor(train, answers.ResponseBudget(1 << 30))(header, shapes) is not None
+
+
+def test_the_budget_of_one_submission_trips_and_stays_tripped():
+    budget = answers.ResponseBudget(3 * 8 * 100)
+    accept = answers.acceptor(_request("r", np.zeros(100)), budget)
+    assert [accept(_ok(), [(100,)]) is None for _ in range(4)] == [True, True, True, False]
+    assert "MiB the grader accepts from one submission" in accept(_ok(), [(1,)])
+    assert budget.remaining == 0
+    assert accept(dict(_ok(), ok=False, error="e"), []) is None  # failures carry no arrays: always fine
+
+
+def test_an_explicit_answer_bound_of_the_planner_wins():
+    request = _request("r", np.zeros((100, 100)))
+    request.answer_bytes = 8 * 10
+    accept = answers.acceptor(request, answers.ResponseBudget(1 << 30))
+    assert accept(_ok(), [(10,)]) is None and accept(_ok(), [(11,)]) is not None
+
+
+FLOOD_SOURCE = '''
+import numpy as np
+calls = []
+
+class Flood:
+    def fprop(self, x):
+        calls.append(1)
+        if len(calls) <= 3:
+            return np.zeros((4000, 4000))  # 128 MB per reply
+        return x * 2
+'''
+
+
+@pytest.mark.parametrize("level", [level for level in ISOLATION_LEVELS if level == "rlimits" or _probe(level)])
+def test_a_child_flooding_every_reply_is_refused_unread_and_keeps_answering(level, tmp_path):
+    mlp = tmp_path / "release"
+    (mlp / "mlp").mkdir(parents=True)
+    (mlp / "mlp" / "__init__.py").write_text("")
+    requests = [Request({"type": "call", "id": f"c{i}", "target": "Flood", "method": "fprop",
+                         "args": [{"array": 0}]}, [np.full((2, 3), float(i))]) for i in range(5)]
+    outcome = exec_untrusted(textwrap.dedent(FLOOD_SOURCE), requests, student_mlp_dir=mlp, isolation=level,
+                             limits=Limits(request_seconds=20.0, response_bytes=256 << 20))
+    statuses = [outcome.responses[f"c{i}"].status for i in range(5)]
+    assert statuses == ["error"] * 3 + ["ok"] * 2, [r.message for r in outcome.responses.values()]
+    assert all("malformed data" in outcome.responses[f"c{i}"].message for i in range(3))
+    assert outcome.restarts == 0  # refused frames keep the stream in step
+    assert outcome.responses["c4"].returned[0].tolist() == (np.full((2, 3), 4.0) * 2).tolist()

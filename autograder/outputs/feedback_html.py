@@ -17,10 +17,12 @@ and no display is needed.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import math
 import re
+import warnings
 from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
@@ -67,14 +69,14 @@ def _points(value: float) -> str:
     return '{0:g}'.format(round(float(value), 2))
 
 
-def _page(title: str, body: list[str]) -> str:
+def _page(title: str, body: list[str], extra_style: str = '') -> str:
     return '\n'.join([
         '<!DOCTYPE html>',
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         'img-src data:; style-src \'unsafe-inline\'">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<title>{0}</title><style>{1}</style></head><body>'.format(_e(title), _STYLE),
+        '<title>{0}</title><style>{1}{2}</style></head><body>'.format(_e(title), _STYLE, extra_style),
         *body,
         '</body></html>', ''])
 
@@ -91,6 +93,24 @@ def _png_data_uri(figure) -> str:
     return 'data:image/png;base64,' + base64.b64encode(buffer.getvalue()).decode('ascii')
 
 
+def _plot_or_nothing(draw):
+    """Wraps a plot function: a plot matplotlib cannot draw gives no plot, never a failed page.
+
+    The values drawn come from a sandbox (training errors: any finite float64,
+    1e308 included), and matplotlib raises on some of them while laying out
+    the axes or rendering.
+    """
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs) -> str:
+        try:
+            with warnings.catch_warnings():  # overflow warnings from matplotlib's layout
+                warnings.simplefilter('ignore')
+                return draw(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - the page is written without the plot
+            return ''
+    return drawn
+
+
 def _finite(values) -> list[tuple[int, float]]:
     points = []
     for index, value in enumerate(values or []):
@@ -103,6 +123,7 @@ def _finite(values) -> list[tuple[int, float]]:
     return points
 
 
+@_plot_or_nothing
 def training_plot(details: dict) -> str:
     """A PNG data URI of the training error per epoch: the student's layer against the reference.
 
@@ -111,8 +132,9 @@ def training_plot(details: dict) -> str:
             and 'reference_errors' (one training-set error per epoch).
 
     Returns:
-        'data:image/png;base64,...', or '' when there is nothing to draw.
-        Non-finite errors (a diverged run) are left out of the curve.
+        'data:image/png;base64,...', or '' when there is nothing to draw or
+        matplotlib cannot draw it. Non-finite errors (a diverged run) are
+        left out of the curve.
     """
     student = _finite(details.get('student_errors'))
     reference = _finite(details.get('reference_errors'))
@@ -229,6 +251,12 @@ def student_page(report: Report) -> str:
                      _points(report.max_score)),
                  '<p><b>Your file could not be graded.</b></p>',
                  '<div class="output">{0}</div>'.format(_e(report.error))]
+    elif report.status == 'error':
+        body += ['<div class="score">0 / {0} <span class="badge error">grader error</span></div>'.format(
+                     _points(report.max_score)),
+                 '<p><b>The grader failed on your file; this is not a problem with your work.</b> '
+                 'Your instructor has been told and it will be graded again.</p>',
+                 '<div class="output">{0}</div>'.format(_e(report.error))]
     else:
         body.append('<div class="score">{0} / {1}</div>'.format(_points(report.score),
                                                                  _points(report.max_score)))
@@ -254,6 +282,7 @@ def student_page(report: Report) -> str:
     return _page('Feedback {0}: {1}'.format(report.assignment, report.student), body)
 
 
+@_plot_or_nothing
 def _histogram_plot(summary: dict) -> str:
     bins = summary.get('scores', {}).get('histogram') or []
     if not bins:
@@ -273,13 +302,16 @@ def _histogram_plot(summary: dict) -> str:
     return _png_data_uri(figure)
 
 
-def summary_page(spec: AssignmentSpec, reports: list[Report], summary: dict) -> str:
+def summary_page(spec: AssignmentSpec, reports: list[Report], summary: dict,
+                 links: tuple[tuple[str, str], ...] = ()) -> str:
     """The instructor's class summary: score histogram, pass rate per item, common diagnoses.
 
     Args:
         spec: The assignment's grading spec.
         reports: Every report of the grade directory.
         summary: The dict written to summary.json (`report.summary`).
+        links: (relative URL, label) of other instructor pages in the grade
+            directory, e.g. the similarity report.
 
     Returns:
         A complete, self-contained HTML document linking to each student's page.
@@ -289,6 +321,9 @@ def summary_page(spec: AssignmentSpec, reports: list[Report], summary: dict) -> 
             '<div class="meta">{0} submissions: {1} graded, {2} rejected &middot; isolation {3}</div>'.format(
                 summary.get('submissions', len(reports)), summary.get('graded', 0),
                 summary.get('rejected', 0), _e(', '.join(summary.get('isolation') or []) or 'n/a'))]
+    if links:
+        body.append('<p>{0}</p>'.format(' &middot; '.join(
+            '<a href="{0}">{1}</a>'.format(_e(quote(url)), _e(label)) for url, label in links)))
     if scores.get('mean') is not None:
         body.append('<p>Mean {0}, median {1}, min {2}, max {3} (of {4}).</p>'.format(
             *(_points(scores[k]) for k in ('mean', 'median', 'min', 'max')), _points(spec.max_score)))
@@ -327,7 +362,7 @@ def summary_page(spec: AssignmentSpec, reports: list[Report], summary: dict) -> 
              '<table><tr><th>student</th><th>score</th><th>status</th><th>remark</th></tr>']
     for report in sorted(reports, key=lambda r: r.student):
         link = '<a href="{0}.html">{1}</a>'.format(_e(quote(report.student)), _e(report.student))
-        remark = report.error if report.status == 'rejected' else ''
+        remark = report.error if report.status in ('rejected', 'error') else ''
         body.append('<tr><td>{0}</td><td class="num">{1} / {2}</td><td>{3}</td><td>{4}</td></tr>'.format(
             link, _points(report.score), _points(report.max_score), _e(report.status), _e(remark)))
     body.append('</table>')

@@ -14,8 +14,11 @@ working directory, resource limits, its own process group and
 ``PR_SET_PDEATHSIG``, inside the strongest isolation the machine offers:
 
 * ``bwrap``: bubblewrap with new pid, network, ipc and uts namespaces, a
-  read-only view of only the interpreter, numpy, the runner and the student
-  copy of ``mlp``, a private /tmp, and an unprivileged uid (65534).
+  read-only view of only the system libraries, the interpreter and its
+  standard library, numpy, the runner and the student copy of ``mlp``, with
+  every package folder emptied, whatever the install layout (see
+  :mod:`autograder.sandbox.host_view`); a private, size-capped /tmp and
+  working directory (the only writable places), and an unprivileged uid (65534).
 * ``unshare``: ``unshare`` with user, pid, network and mount namespaces (no
   network, no view of other processes; the file system is NOT hidden).
 * ``rlimits``: a plain child process with resource limits only.
@@ -51,7 +54,8 @@ from typing import Any
 
 import numpy as np
 
-from autograder.sandbox import wire
+from autograder.results import HarnessError
+from autograder.sandbox import answers, host_view, wire
 from autograder.sandbox.limits import Limits
 
 logger = logging.getLogger(__name__)
@@ -59,8 +63,13 @@ logger = logging.getLogger(__name__)
 #: Isolation levels, strongest first.
 ISOLATION_LEVELS = ("bwrap", "unshare", "rlimits")
 
-#: The uid/gid the child runs as under bwrap ("nobody" on most systems).
+#: The uid/gid the child runs as where the grader is root ("nobody" on most systems).
 SANDBOX_UID = 65534
+
+#: Environment variable naming the strongest isolation level to use (default: the strongest).
+ISOLATION_ENV = "MLP_SANDBOX_ISOLATION"
+
+_SETPRIV = "/usr/bin/setpriv"
 
 #: Largest response header accepted from the child (bytes).
 MAX_RESPONSE_HEADER_BYTES = 8 * 1024 * 1024
@@ -96,6 +105,10 @@ _SHELL_INIT = '"$@"; exit $?'  # keeps the shell as pid 1 so the runner's exit s
 # --------------------------------------------------------------------------
 
 
+class SandboxUnavailable(HarnessError):
+    """No sandboxed child could be started: a failure of the machine, never of a submission."""
+
+
 @dataclass
 class Request:
     """One request for the child.
@@ -104,15 +117,20 @@ class Request:
         header: The request header, e.g. ``{"type": "call", "id": "tanh-1",
             "target": "TanhLayer", "method": "fprop", "args": [{"array": 0}]}``
             (see :mod:`autograder.sandbox.child_runner` for all keys). Must have a
-            unique string ``"id"`` and a ``"type"`` of ``"call"`` or ``"train"``.
+            unique string ``"id"`` and a ``"type"`` of ``"call"``, ``"sequence"`` or ``"train"``.
         arrays: The arrays the header refers to by index; sent as float64.
         timeout: Wall-clock seconds allowed for this request, or None for
             ``Limits.request_seconds`` (e.g. a training run may need longer).
+        hidden: Its arrays are secret (the inputs of a hidden test case).
+            :func:`exec_untrusted` answers every non-hidden request before
+            the first hidden one is sent, and marks every response the
+            sandbox gives from then on as ``tainted``.
     """
 
     header: dict
     arrays: list[np.ndarray] = field(default_factory=list)
     timeout: float | None = None
+    hidden: bool = False
 
     @property
     def id(self) -> str:
@@ -168,6 +186,9 @@ class Response:
         arrays: float64 arrays: the returned ones followed by the inputs as
             they were after the call (when the request asked for them).
         message: For anything but ``"ok"``, what happened, in a sentence.
+        tainted: The answer was given after hidden inputs had reached the
+            sandbox (this request's or an earlier one's), so every word of it
+            (message, error, traceback) may carry them: show none of them.
     """
 
     id: str
@@ -175,6 +196,7 @@ class Response:
     header: dict = field(default_factory=dict)
     arrays: list[np.ndarray] = field(default_factory=list)
     message: str = ""
+    tainted: bool = False
 
     @property
     def returned(self) -> list[np.ndarray]:
@@ -197,8 +219,9 @@ class SandboxOutcome:
         isolation: The isolation level used: "bwrap", "unshare" or "rlimits".
         setup: How loading the submission went (first child that loaded it).
         responses: One validated :class:`Response` per request id.
-        stdout_tail: The student's stdout (capped: start and end are kept).
-        stderr_tail: The student's stderr (capped likewise).
+        stdout_tail: The student's stdout (capped: start and end are kept),
+            up to the moment the first hidden request was sent.
+        stderr_tail: The student's stderr (capped and cut off likewise).
         restarts: How many times a fresh child replaced a dead one.
         wall_time: Seconds spent in :func:`exec_untrusted`.
     """
@@ -226,17 +249,27 @@ def detect_isolation() -> str:
 
     Tries a trivial interpreter run under bwrap (with the same file-system
     layout real runs use), then under ``unshare``; falls back to "rlimits".
+    ``$MLP_SANDBOX_ISOLATION`` (a level name) makes that level the strongest
+    one tried, e.g. to see how a machine without bubblewrap grades.
     The answer is cached for the life of the process.
 
     Returns:
         "bwrap", "unshare" or "rlimits".
+
+    Raises:
+        SandboxUnavailable: If bubblewrap works but would show the course's
+            secrets in this install layout (never a silent fall-back to a
+            level that shows even more).
     """
     global _detected_level
     with _detect_lock:
         if _detected_level is None:
-            _detected_level = next(
-                (level for level in ISOLATION_LEVELS[:-1] if _probe(level)), ISOLATION_LEVELS[-1]
-            )
+            strongest = os.environ.get(ISOLATION_ENV, ISOLATION_LEVELS[0])
+            if strongest not in ISOLATION_LEVELS:
+                logger.warning("ignoring %s=%r (expected one of %s)", ISOLATION_ENV, strongest, ISOLATION_LEVELS)
+                strongest = ISOLATION_LEVELS[0]
+            tried = ISOLATION_LEVELS[ISOLATION_LEVELS.index(strongest):]
+            _detected_level = next((level for level in tried[:-1] if _probe(level)), tried[-1])
             logger.debug("sandbox isolation level: %s", _detected_level)
         return _detected_level
 
@@ -295,9 +328,18 @@ def exec_untrusted(
     its response validated. Crashes, timeouts and malformed replies are
     recorded per request, never raised.
 
+    Hidden inputs never reach words that are shown: every request not marked
+    ``hidden`` is answered, and its response read in full, before the first
+    hidden request is sent (the order is kept within each group). No sandbox
+    process can know a hidden input before it is sent, so nothing said
+    before then can carry one. From that moment on everything the sandbox
+    says may: its responses are marked ``tainted``, its output is no longer
+    kept, and a restarted child's setup is not reported.
+
     Args:
         source: The submission's extracted Python source.
-        requests: Requests with unique string ids, answered in order.
+        requests: Requests with unique string ids, answered in order, the
+            non-hidden ones first.
         student_mlp_dir: The directory that CONTAINS the student copy of the
             ``mlp`` package (copied for each call, so no child can alter it).
         limits: Resource and time limits (defaults: ``Limits()``).
@@ -314,6 +356,8 @@ def exec_untrusted(
             ``student_mlp_dir``).
         OSError: If the private temporary directory cannot be prepared (a
             problem of the grading machine, not of the submission).
+        SandboxUnavailable: If a child cannot be started at all (a
+            `HarnessError`: the machine's failure, not the submission's).
 
     Note:
         Call it from a thread that outlives the call: the child is killed
@@ -335,21 +379,29 @@ def exec_untrusted(
     responses: dict[str, Response] = {}
     setup: SetupResult | None = None
     restarts = 0
-    remaining = list(requests)
+    remaining = [request for request in requests if not request.hidden]
+    remaining += [request for request in requests if request.hidden]
+    tainted = False  # whether a hidden request has been sent
+    budget = answers.ResponseBudget(limits.total_response_bytes)  # all children of this submission
     with _SandboxDirs(mlp_package, level) as dirs:
         while True:
-            child = _Child(level, dirs, limits, stdout, stderr)
+            child = _Child(level, dirs, limits, stdout, stderr, budget)
             try:
                 child_setup, failure = child.start_and_setup(source)
-                if setup is None or not setup.ok:
+                if not tainted and (setup is None or not setup.ok):
                     setup = child_setup
                 if failure is not None:
                     for request in remaining:
-                        responses[request.id] = Response(request.id, failure.status,
+                        responses[request.id] = Response(request.id, failure.status, tainted=tainted,
                                                          message=f"not run: {failure.message}")
                     break
                 while remaining:
+                    if remaining[0].hidden and not tainted:
+                        tainted = True
+                        stdout.seal()
+                        stderr.seal()
                     response = child.ask(remaining[0])
+                    response.tainted = tainted
                     responses[response.id] = response
                     remaining.pop(0)
                     if child.broken:
@@ -363,7 +415,7 @@ def exec_untrusted(
             if restarts >= limits.max_restarts:
                 for request in remaining:
                     responses[request.id] = Response(
-                        request.id, "error",
+                        request.id, "error", tainted=tainted,
                         message=f"not run: the sandbox was already restarted {restarts} times "
                                 f"after crashes or timeouts (the limit)")
                 break
@@ -389,8 +441,8 @@ def _check_requests(requests: list[Request]) -> None:
             raise ValueError(f"every request needs a non-empty string 'id': {request.header!r}")
         if request_id in seen:
             raise ValueError(f"duplicate request id {request_id!r}")
-        if request.header.get("type") not in ("call", "train"):
-            raise ValueError(f"request {request_id!r}: 'type' must be 'call' or 'train'")
+        if request.header.get("type") not in ("call", "sequence", "train"):
+            raise ValueError(f"request {request_id!r}: 'type' must be 'call', 'sequence' or 'train'")
         if "arrays" in request.header:
             raise ValueError(f"request {request_id!r}: the header key 'arrays' is reserved")
         try:
@@ -420,7 +472,11 @@ class _Child:
     """One sandboxed interpreter running ``child_runner.py``; used by one thread."""
 
     def __init__(self, level: str, dirs: _SandboxDirs, limits: Limits,
-                 stdout: _CappedCapture, stderr: _CappedCapture) -> None:
+                 stdout: _CappedCapture, stderr: _CappedCapture,
+                 budget: answers.ResponseBudget | None = None) -> None:
+        self.budget = budget if budget is not None else answers.ResponseBudget(limits.total_response_bytes)
+        # What the reply in flight may be, judged before its arrays are read (set per request).
+        self.accept: answers.Acceptor = answers.setup_acceptor()
         self.level = level
         self.dirs = dirs
         self.limits = limits
@@ -441,10 +497,12 @@ class _Child:
         try:
             self._start()
         except (OSError, subprocess.SubprocessError) as exc:
-            message = f"the sandbox could not be started ({self.level}): {exc}"
-            return SetupResult(False, message=message), _Failure("error", message)
+            raise SandboxUnavailable(f"the sandbox could not be started ({self.level}): {exc}") from exc
+        self.accept = answers.setup_acceptor()
         self._send({"type": "setup", "source": source, "filename": "submission.py"}, [])
         item = self._receive(min(time.monotonic() + self.limits.setup_seconds, self.deadline))
+        if isinstance(item, answers.Rejected):
+            item = _Failure("error", f"the sandbox returned malformed data ({item.reason})")
         if isinstance(item, _Failure):
             self.broken = True
             if item.status == "timeout":
@@ -539,9 +597,14 @@ class _Child:
         budget = request.timeout if request.timeout is not None else self.limits.request_seconds
         request_deadline = time.monotonic() + budget
         deadline = min(request_deadline, self.deadline)
+        self.accept = answers.acceptor(request, self.budget)
         self._send(request.header, request.arrays)
         item = self._receive(deadline)
         label = _request_label(request.header)
+        if isinstance(item, answers.Rejected):  # refused unread
+            self.broken = not item.answers(request_id)  # a forged frame: the stream is out of step
+            return Response(request_id, "error",
+                            message=f"{label}: the sandbox returned malformed data ({item.reason})")
         if isinstance(item, _Failure):
             self.broken = True
             if item.status == "timeout" and deadline < request_deadline:
@@ -570,7 +633,7 @@ class _Child:
         except queue.Empty:
             self.kill()
             return _Failure("timeout", "timed out")
-        if isinstance(item, _Failure):
+        if isinstance(item, (_Failure, answers.Rejected)):
             return item
         if item is None:  # the response pipe closed: the child ended or closed it
             return _Failure("crashed", self._death_message())
@@ -607,9 +670,14 @@ class _Child:
             while not self._stop.is_set():
                 try:
                     item = wire.read_frame(stream, max_header_bytes=MAX_RESPONSE_HEADER_BYTES,
-                                           max_array_bytes=self.limits.response_bytes)
+                                           max_array_bytes=self.limits.response_bytes,
+                                           accept=lambda header, shapes: self.accept(header, shapes))
                 except wire.WireEOF:
                     item = None
+                except wire.WireRejected as exc:
+                    logger.info("refused frame from the sandbox: %s", exc.reason)
+                    self._put(answers.Rejected(exc.reason, exc.header))
+                    continue
                 except wire.WireError as exc:
                     logger.info("malformed frame from the sandbox: %s", exc)
                     item = _Failure("error", "the sandbox returned malformed data")
@@ -774,7 +842,10 @@ def _format_bytes(size: int) -> str:
 
 
 class _CappedCapture:
-    """Keeps the first and last ``cap // 2`` bytes of a stream; drops the middle."""
+    """Keeps the first and last ``cap // 2`` bytes of a stream; drops the middle.
+
+    Once sealed, it keeps nothing more (what follows may carry hidden inputs).
+    """
 
     def __init__(self, cap: int) -> None:
         self._half = max(1, cap // 2)
@@ -782,10 +853,18 @@ class _CappedCapture:
         self._tail: deque[bytes] = deque()
         self._tail_size = 0
         self._dropped = 0
+        self._sealed = False
         self._lock = threading.Lock()
+
+    def seal(self) -> None:
+        """Drop everything added from now on."""
+        with self._lock:
+            self._sealed = True
 
     def add(self, chunk: bytes) -> None:
         with self._lock:
+            if self._sealed:
+                return
             room = self._half - len(self._head)
             if room > 0:
                 self._head += chunk[:room]
@@ -832,8 +911,11 @@ class _SandboxDirs:
 
         <tmp>/runner/   copies of child_runner.py and wire.py  (read-only inside)
         <tmp>/student/  a copy of the student's mlp package     (read-only inside)
-        <tmp>/site/     symlinks to numpy (and numpy.libs)      (read-only inside)
+        <tmp>/site/     symlinks to numpy (and numpy.libs)      (not under bwrap, which
+                                                                 shows numpy at its own path)
         <tmp>/work/     empty working directory                 (writable)
+        <tmp>/masks/N/  bwrap only: the empty folders shown instead of package folders
+        <tmp>/scratch/  bwrap without tmpfs sizes only: the sandbox's /tmp
     """
 
     def __init__(self, mlp_package: Path | None, level: str) -> None:
@@ -869,9 +951,19 @@ class _SandboxDirs:
     def work(self) -> str:
         return os.path.join(self.root, "work")
 
+    @property
+    def scratch(self) -> str:
+        return os.path.join(self.root, "scratch")
+
+    def mask(self, index: int) -> str:
+        """The empty folder shown instead of the host view's ``index``-th package folder."""
+        return os.path.join(self.root, "masks", str(index))
+
     def inside(self, path: str, level: str) -> str:
         """Where ``path`` (one of the four directories) appears to the child."""
         if level == "bwrap":
+            if path == self.site:
+                return _host_view().numpy_home
             return f"{_BWRAP_ROOT}/{os.path.basename(path)}"
         return path
 
@@ -886,11 +978,20 @@ class _SandboxDirs:
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         for name, target in _numpy_locations().items():
             os.symlink(target, os.path.join(self.site, name))
-        for top in (self.runner, self.student, self.site):
+        if self._level == "bwrap":
+            for index, (_, mount_points) in enumerate(_host_view().masks):
+                os.makedirs(self.mask(index), 0o755)
+                for mount_point in mount_points:
+                    os.makedirs(os.path.join(self.mask(index), mount_point), 0o755)
+            if not _bwrap_supports_size():
+                os.mkdir(self.scratch, 0o755)
+        for top in (self.runner, self.student, self.site, os.path.join(self.root, "masks")):
             _make_world_readable(top)
         os.chmod(self.root, 0o755)
-        if self._level == "bwrap" and _bwrap_switches_uid():
+        if self._level in ISOLATION_LEVELS and _drops_uid(self._level):
             os.chown(self.work, SANDBOX_UID, SANDBOX_UID)
+            if os.path.isdir(self.scratch):
+                os.chown(self.scratch, SANDBOX_UID, SANDBOX_UID)
 
 
 def _make_world_readable(top: str) -> None:
@@ -942,69 +1043,161 @@ def _bwrap_switches_uid() -> bool:
     return os.geteuid() == 0 and os.path.exists("/usr/bin/setpriv")
 
 
+def _setpriv_prefix() -> list[str]:
+    """argv prefix that runs the rest as SANDBOX_UID, with no groups, capabilities or new privileges.
+
+    Changing the uid clears the parent-death signal ``preexec_fn`` set, so setpriv sets it again.
+    """
+    return [_SETPRIV, f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig=KILL", "--"]
+
+
+@functools.lru_cache(maxsize=1)
+def _uid_drop_works() -> bool:
+    """Whether a root grader can run the child as SANDBOX_UID at "unshare" and "rlimits".
+
+    There the child sees the host's file system, so it must not be root (issue
+    10 class 6: it could rewrite the grader before the grader imports the rest
+    of itself, or its results). The probe imports numpy as that uid, the way
+    the child does, so an interpreter or numpy it cannot read (under an
+    owner-only /root, say) counts as "no".
+    """
+    if os.geteuid() != 0 or not os.access(_SETPRIV, os.X_OK):
+        return False
+    try:
+        with _SandboxDirs(None, "") as dirs:
+            code = f"import sys; sys.path.insert(0, {dirs.site!r}); import numpy"
+            # The chain real runs use (setpriv, prlimit, python): setpriv itself may exec a binary
+            # that the uid it switched to cannot, so python must be started by a process of that uid.
+            processes = Limits().processes
+            prlimit = [_PRLIMIT, f"--nproc={processes}:{processes}", "--"] if os.access(_PRLIMIT, os.X_OK) else []
+            completed = subprocess.run(
+                _setpriv_prefix() + prlimit + [_interpreter(), "-I", "-S", "-c", code], cwd=dirs.site,
+                env=_child_environment(dirs.work), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, timeout=60, start_new_session=True,
+            )
+    except (OSError, subprocess.SubprocessError) as exc:
+        logger.debug("no uid drop: %s", exc)
+        return False
+    if completed.returncode != 0:
+        logger.debug("no uid drop: %s", completed.stderr.decode(errors="replace")[-500:])
+    return completed.returncode == 0
+
+
+def _drops_uid(level: str) -> bool:
+    """Whether the child runs as the host's SANDBOX_UID at ``level``."""
+    if level == "bwrap":
+        return _bwrap_switches_uid()
+    return _uid_drop_works()
+
+
+def student_uid(level: str) -> int:
+    """The host uid student code runs as at ``level``.
+
+    SANDBOX_UID where the grader is root and can drop the child to it (at
+    every level); else the grader's own uid (under bwrap then mapped to
+    SANDBOX_UID inside a user namespace, the host's file system hidden).
+    """
+    return SANDBOX_UID if _drops_uid(level) else os.geteuid()
+
+
 def _wrap_command(level: str, dirs: _SandboxDirs, inner: list[str]) -> list[str]:
     """The full argv running ``inner`` under the given isolation level."""
     if level == "rlimits":
-        return inner
+        return (_setpriv_prefix() if _drops_uid(level) else []) + inner
     if level == "unshare":
-        return ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--kill-child",
+        # As root, namespaces need no user namespace, and one mapping root onto root would
+        # leave the child real root: it drops to SANDBOX_UID instead.
+        user = [] if _drops_uid(level) else ["--user", "--map-root-user"]
+        return ["unshare", *user, "--pid", "--fork", "--kill-child",
                 "--net", "--mount", "--mount-proc", "--", "/bin/sh", "-c", _SHELL_INIT, "sandbox-init",
-                *inner]
+                *(_setpriv_prefix() if _drops_uid(level) else []), *inner]
     if level == "bwrap":
         return _bwrap_arguments(dirs) + inner
     raise ValueError(f"unknown isolation level {level!r}")
 
 
 def _bwrap_arguments(dirs: _SandboxDirs) -> list[str]:
-    """bwrap options: namespaces, a minimal read-only file system and the uid switch."""
+    """bwrap options: namespaces, the student's world only (read-only), capped scratch space, the uid switch.
+
+    The file system is :func:`autograder.sandbox.host_view.host_view`: system
+    libraries, the interpreter and its standard library, numpy, all read-only,
+    with every package folder inside them emptied; then the runner and the
+    student copy of ``mlp``. The only writable places are ``/tmp`` and the
+    working directory, tmpfs mounts of ``SANDBOX_TMPFS_BYTES`` each; the
+    root and ``/dev`` (tmpfs mounts bwrap makes, owned by the sandbox's user
+    when the grader is not root, and uncapped) are made read-only last.
+
+    Raises:
+        SandboxUnavailable: If the view would still show one of the course's
+            secrets (a layout nobody foresaw): fail closed.
+    """
+    view = _host_view()
+    exposed = host_view.exposed_secrets(view)
+    if exposed:
+        raise SandboxUnavailable(
+            "bubblewrap would show the course's secrets to student code in this install layout: "
+            + ", ".join(exposed) + " (see SECURITY.md, 'Install layouts')")
     args = ["bwrap", "--die-with-parent", "--new-session",
             "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
             "--hostname", "sandbox"]
     if not _bwrap_switches_uid():
         args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     made = {"/"}
+    shown: list[str] = []  # mounted folders: what lies inside them exists already
 
     def mount(option: str, source: str, target: str) -> None:
         # bwrap would create missing parent folders owner-only; make them world-readable.
         for ancestor in reversed(Path(target).parents):
-            if str(ancestor) not in made:
-                args.extend(["--perms", "0755", "--dir", str(ancestor)])
-                made.add(str(ancestor))
+            folder = str(ancestor)
+            if folder not in made and not any(host_view.within(folder, top) for top in shown):
+                args.extend(["--perms", "0755", "--dir", folder])
+                made.add(folder)
         args.extend([option, source, target])
         made.add(target)
+        shown.append(target)
 
-    mount("--ro-bind", "/usr", "/usr")
-    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-        if os.path.islink(top):
-            args.extend(["--symlink", os.readlink(top), top])
-        elif os.path.isdir(top):
-            mount("--ro-bind", top, top)
-    for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
-        if os.path.exists(path):
-            mount("--ro-bind", path, path)
+    for path, target in view.links:
+        args.extend(["--symlink", target, path])
+        made.add(path)
+    args.extend(["--proc", "/proc", "--dev", "/dev"])
+    made.update({"/proc", "/dev"})
     tmpfs_size = ["--size", str(SANDBOX_TMPFS_BYTES)] if _bwrap_supports_size() else []
-    args.extend(["--proc", "/proc", "--dev", "/dev", "--perms", "1777", *tmpfs_size, "--tmpfs", "/tmp"])
-    made.update({"/proc", "/dev", "/tmp"})
-    for prefix in _interpreter_dirs():
-        if prefix != "/usr" and not prefix.startswith("/usr/"):
-            mount("--ro-bind", prefix, prefix)
+    if tmpfs_size:  # capped tmpfs mounts, not host folders: writes fill neither the disk nor memory
+        args.extend(["--perms", "1777", *tmpfs_size, "--tmpfs", "/tmp"])
+        made.add("/tmp")
+    else:  # an old bwrap: a host folder of the private tree, bounded by the time limits only
+        mount("--bind", dirs.scratch, "/tmp")
+    # Mounted after /tmp, so that what lives below the host's /tmp shows through.
+    for tree in view.trees:
+        mount("--ro-bind", tree, tree)
+    for path in view.files:
+        mount("--ro-bind", path, path)
+    for index, (folder, _) in enumerate(view.masks):
+        mount("--ro-bind", dirs.mask(index), folder)
+    for source, target in view.numpy:
+        mount("--ro-bind", source, target)
     mount("--ro-bind", dirs.runner, dirs.inside(dirs.runner, "bwrap"))
     mount("--ro-bind", dirs.student, dirs.inside(dirs.student, "bwrap"))
-    for name, target in _numpy_locations().items():
-        mount("--ro-bind", target, f"{dirs.inside(dirs.site, 'bwrap')}/{name}")
     work = dirs.inside(dirs.work, "bwrap")
-    if tmpfs_size:  # a capped tmpfs, not the host folder: writes cannot fill the host's disk
+    if tmpfs_size:
         args.extend(["--perms", "1777", *tmpfs_size, "--tmpfs", work])
         made.add(work)
     else:
         mount("--bind", dirs.work, work)
-    args.extend(["--chdir", work])
+    args.extend(["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", work])
     if _bwrap_switches_uid():
         args.extend(["--", "/usr/bin/setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}",
                      "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"])
     else:
         args.append("--")
     return args
+
+
+def _host_view() -> host_view.HostView:
+    """What bwrap shows of the host for this interpreter (and ``setpriv``/``prlimit`` when used)."""
+    programs = ("/usr/bin/setpriv", _PRLIMIT) if _bwrap_switches_uid() else ()
+    return host_view.host_view(_interpreter(), tuple(p for p in programs if os.path.exists(p)))
 
 
 @functools.lru_cache(maxsize=1)
@@ -1015,17 +1208,6 @@ def _bwrap_supports_size() -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return b"--size" in shown.stdout + shown.stderr
-
-
-def _interpreter_dirs() -> list[str]:
-    """Directories the interpreter needs: its installation prefix(es) and binary's folder."""
-    candidates = [sys.base_prefix, sys.base_exec_prefix, os.path.dirname(_interpreter())]
-    dirs: list[str] = []
-    for candidate in candidates:
-        real = os.path.realpath(candidate)
-        if not any(real == d or real.startswith(d + os.sep) for d in dirs):
-            dirs = [d for d in dirs if not d.startswith(real + os.sep)] + [real]
-    return dirs
 
 
 _prctl = getattr(ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True), "prctl", None)
@@ -1045,7 +1227,7 @@ def _limit_setter(limits: Limits, parent_pid: int, level: str):
         (resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes),
         (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
     ]
-    if level == "bwrap" and _bwrap_switches_uid() and not _process_limit_prefix(limits, level):
+    if _drops_uid(level) and not _process_limit_prefix(limits, level):
         # Counted per real uid, so only meaningful when the child gets its own uid.
         settings.append((resource.RLIMIT_NPROC, limits.processes, limits.processes))
 
@@ -1103,6 +1285,6 @@ def _process_limit_prefix(limits: Limits, level: str) -> list[str]:
         The argv prefix, or [] when it does not apply (not bwrap as root, or
         no prlimit; ``preexec_fn`` then sets the limit itself).
     """
-    if level != "bwrap" or not _bwrap_switches_uid() or not os.access(_PRLIMIT, os.X_OK):
+    if not _drops_uid(level) or not os.access(_PRLIMIT, os.X_OK):
         return []
     return [_PRLIMIT, f"--nproc={limits.processes}:{limits.processes}", "--"]

@@ -52,8 +52,13 @@ class Limits:
         output_bytes: How much of the child's stdout, and separately stderr,
             is kept (half from the start, half from the end); the rest is
             read and discarded so that the child never blocks on a full pipe.
-        response_bytes: Largest total array payload accepted in one response
-            frame; larger frames are rejected before being read.
+        response_bytes: Largest total array payload of one response frame;
+            a larger one is refused before being read (and the child is
+            replaced, as the stream cannot be followed past it).
+        total_response_bytes: Most array bytes accepted from all of one
+            submission's replies together; a reply beyond it is "malformed
+            data" for its request (see :mod:`autograder.sandbox.answers`).
+            Bounds the grader's memory per submission.
         max_restarts: How many times a crashed or timed-out child is replaced
             by a fresh one for the remaining requests of one submission.
     """
@@ -68,11 +73,12 @@ class Limits:
     request_seconds: float = 10.0
     output_bytes: int = 64 * KIB
     response_bytes: int = 256 * MIB
+    total_response_bytes: int = 128 * MIB
     max_restarts: int = 3
 
     def __post_init__(self) -> None:
         for name in ("cpu_seconds", "address_space_bytes", "file_size_bytes", "open_files",
-                     "processes", "output_bytes", "response_bytes"):
+                     "processes", "output_bytes", "response_bytes", "total_response_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive")
         for name in ("wall_seconds", "setup_seconds", "request_seconds"):

@@ -22,7 +22,10 @@ value, NaN and infinity included).
 
 A reader facing a hostile writer gets a :class:`WireError` for anything that
 is not a well-formed frame within its limits, never a crash or an unbounded
-allocation.
+allocation. A reader that knows what it asked for passes ``accept``: it sees
+the header and the declared shapes BEFORE any array byte is read, and a frame
+it refuses is skipped without being held in memory (:class:`WireRejected`:
+the stream stays in step, so the writer may answer the next request).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
@@ -43,6 +46,14 @@ ITEM_BYTES = 8
 #: Maximum number of dimensions of one array (numpy's own limit is 64).
 MAX_NDIM = 32
 
+#: Largest element count of one array, ignoring zero-sized dimensions: numpy
+#: cannot build every shape whose product is 0 (``[2**62, 2**62, 0]``), and
+#: such a frame must be refused, not crash the reader.
+MAX_ELEMENTS = 2**40
+
+#: Chunk in which a refused payload is read and dropped.
+_DISCARD_CHUNK = 1 << 20
+
 _LENGTH = struct.Struct("<I")
 
 
@@ -52,6 +63,19 @@ class WireError(Exception):
 
 class WireEOF(WireError):
     """The stream ended cleanly before the first byte of a frame."""
+
+
+class WireRejected(WireError):
+    """A well-formed frame that the reader's ``accept`` refused; its payload was skipped.
+
+    The stream is positioned at the next frame. ``header`` is the refused
+    frame's header (without ``"arrays"``), for the caller's message.
+    """
+
+    def __init__(self, reason: str, header: dict) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.header = header
 
 
 def write_frame(stream: BinaryIO, header: dict, arrays: list | tuple = ()) -> None:
@@ -97,7 +121,8 @@ def write_frame(stream: BinaryIO, header: dict, arrays: list | tuple = ()) -> No
 
 
 def read_frame(
-    stream: BinaryIO, *, max_header_bytes: int, max_array_bytes: int
+    stream: BinaryIO, *, max_header_bytes: int, max_array_bytes: int,
+    accept: Callable[[dict, list[tuple[int, ...]]], str | None] | None = None,
 ) -> tuple[dict, list[np.ndarray]]:
     """Read and validate one frame from a binary stream.
 
@@ -107,6 +132,10 @@ def read_frame(
         max_header_bytes: Largest accepted header length L (bytes).
         max_array_bytes: Largest accepted total size of the frame's arrays
             (bytes), checked against the declared shapes BEFORE reading them.
+        accept: Called with the header (without ``"arrays"``) and the declared
+            shapes before any array byte is read; returns None to accept the
+            frame, or a reason to refuse it (its payload is then read in
+            chunks and dropped, and :class:`WireRejected` is raised).
 
     Returns:
         ``(header, arrays)``: the header dict without the ``"arrays"`` key,
@@ -120,6 +149,7 @@ def read_frame(
             (or holds NaN/infinity), the array list is malformed, a dtype is
             not ``"<f8"``, a shape is not a list of non-negative integers, or
             the arrays exceed ``max_array_bytes``.
+        WireRejected: ``accept`` refused the frame (the stream is in step).
     """
     prefix = _read_exactly(stream, _LENGTH.size, what="the header length", eof_ok=True)
     if prefix is None:
@@ -133,12 +163,28 @@ def read_frame(
     header = _decode_header(raw_header)
     specs = header.pop("arrays", None)
     shapes = _validate_array_specs(specs, max_array_bytes)
+    if accept is not None:
+        reason = accept(header, shapes)
+        if reason is not None:
+            _discard_exactly(stream, sum(math.prod(shape) for shape in shapes) * ITEM_BYTES)
+            raise WireRejected(reason, header)
     arrays = []
     for shape in shapes:
         count = math.prod(shape)
         data = _read_exactly(stream, count * ITEM_BYTES, what="array data")
-        arrays.append(np.frombuffer(data, dtype=WIRE_DTYPE, count=count).reshape(shape).copy())
+        try:
+            arrays.append(np.frombuffer(data, dtype=WIRE_DTYPE, count=count).reshape(shape).copy())
+        except (ValueError, MemoryError) as exc:  # e.g. a shape numpy cannot build
+            raise WireError(f"an array of shape {list(shape)} cannot be built: {exc}") from exc
     return header, arrays
+
+
+def _discard_exactly(stream: BinaryIO, size: int) -> None:
+    """Read and drop ``size`` bytes in bounded chunks, or raise WireError on a short stream."""
+    left = size
+    while left:
+        _read_exactly(stream, min(left, _DISCARD_CHUNK), what="refused array data")
+        left -= min(left, _DISCARD_CHUNK)
 
 
 def _read_exactly(stream: BinaryIO, size: int, *, what: str, eof_ok: bool = False) -> bytes | None:
@@ -198,9 +244,11 @@ def _validate_array_specs(specs: Any, max_array_bytes: int) -> list[tuple[int, .
         for size in shape:
             # bool is an int subclass: reject it explicitly.
             if type(size) is not int or size < 0:
-                raise WireError(f"array {index}: invalid dimension {size!r} in shape {shape!r}")
+                raise WireError(f"array {index}: invalid dimension {size!r} in shape {str(shape)[:200]}")
         total_bytes += math.prod(shape) * ITEM_BYTES
         if total_bytes > max_array_bytes:
             raise WireError(f"the arrays exceed the limit of {max_array_bytes} bytes")
+        if math.prod(size for size in shape if size) > MAX_ELEMENTS:
+            raise WireError(f"array {index}: shape {str(shape)[:200]} is larger than any array the protocol carries")
         shapes.append(tuple(shape))
     return shapes

@@ -21,6 +21,9 @@ because students move, copy and re-create cells):
    blank). Detection reuses IPython's own token-based finders, so the same text
    inside a string or comment is left alone. Cells that are valid Python are never
    touched. A cell whose first line is indented is dedented first, as IPython does.
+   IPython's tokenizer is given at most ``MAX_TOKENISED_CHARS`` per notebook (it
+   re-tokenises after each escape, which is quadratic); beyond that, escapes are
+   found line by line in one pass, so extraction stays linear in the code's size.
 2. **Cell magics**: a cell starting with ``%%time`` or ``%%capture`` keeps its body
    (those run the body as Python in the notebook's namespace, so their definitions
    persist); any other cell magic (``%%bash``, ``%%script``, ``%%writefile``,
@@ -84,6 +87,13 @@ PYTHON_BODY_CELL_MAGICS = frozenset({"time", "capture"})
 # Re-tokenising after every IPython escape is quadratic; a cell needing more passes
 # than this is reported as a syntax error instead.
 _MAX_NEUTRALISE_PASSES = 200
+
+#: Most characters given to IPython's tokenizer per notebook, over all passes of
+#: all cells (tokenising costs about 3 microseconds per character, and a cell
+#: with an escape and a quote on every few lines needs a pass per escape: one
+#: 1 MB cell took over ten minutes). Past it, escapes are found line by line
+#: (linear, not string-aware), so the work stays linear in the notebook's size.
+MAX_TOKENISED_CHARS = 512 * 1024
 
 #: Largest code cell that is parsed, in characters. Parsing builds a syntax tree in
 #: the grading process, and dense code (a literal list of a million numbers) costs
@@ -402,6 +412,7 @@ class _ExtractionBuilder:
         self.numpy_aliases = {"np", "numpy"}
         self.array_aliases: set[str] = set()
         self.parsed_chars = 0
+        self.tokenised_chars = 0
 
     # ---- bookkeeping
 
@@ -472,7 +483,9 @@ class _ExtractionBuilder:
         flags = _CELL_COMPILE_FLAGS | self.future_flags
         tree, error = _parse(text, flags)
         if tree is None:
-            rewritten, escapes = _neutralise_ipython(_dedent_if_indented(text))
+            rewritten, escapes, tokenised = _neutralise_ipython(
+                _dedent_if_indented(text), MAX_TOKENISED_CHARS - self.tokenised_chars)
+            self.tokenised_chars += tokenised
             tree, second_error = _parse(rewritten, flags)
             if tree is None:
                 error = second_error or error
@@ -626,21 +639,34 @@ def _dedent_if_indented(text: str) -> str:
 # --------------------------------------------------------------------------- IPython syntax
 
 
-def _neutralise_ipython(text: str) -> tuple[str, list[tuple[int, str]]]:
+def _neutralise_ipython(text: str, budget: int = MAX_TOKENISED_CHARS) -> tuple[str, list[tuple[int, str]], int]:
     """Replace IPython-only lines by ``pass`` (continuations by blanks), keeping line numbers.
 
+    Args:
+        text: The cell.
+        budget: Characters IPython's tokenizer may still be given; a pass that
+            would exceed it uses the line-by-line filter instead.
+
     Returns:
-        The rewritten text and ``(line, label)`` for each replaced command.
+        The rewritten text, ``(line, label)`` for each replaced command, and the
+        characters given to the tokenizer.
     """
     lines = text.split("\n")
     found: list[tuple[int, str]] = []
+    tokenised = 0
     try:
         finders = _ipython_finders()
     except Exception:  # noqa: BLE001 - IPython missing or changed: use the plain filter
         finders = None
     for _ in range(_MAX_NEUTRALISE_PASSES):
+        size = sum(len(line) + 1 for line in lines)
+        use_tokenizer = finders is not None and tokenised + size <= budget
         try:
-            matches = _find_escapes(lines, finders) if finders else _find_escapes_plainly(lines)
+            if use_tokenizer:
+                tokenised += size
+                matches = _find_escapes(lines, finders)
+            else:
+                matches = _find_escapes_plainly(lines)
         except Exception:  # noqa: BLE001 - tokenizer trouble: fall back to the plain filter
             matches = _find_escapes_plainly(lines)
         if not matches:
@@ -651,7 +677,9 @@ def _neutralise_ipython(text: str) -> tuple[str, list[tuple[int, str]]]:
             for index in range(first + 1, last + 1):
                 lines[index] = ""
             found.append((first + 1, label))
-    return "\n".join(lines), found
+        if not use_tokenizer:
+            break  # the line filter finds every escape in one pass
+    return "\n".join(lines), found, tokenised
 
 
 def _ipython_finders() -> tuple[Any, ...]:

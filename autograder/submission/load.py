@@ -1,8 +1,12 @@
 """Load one submitted notebook file, or say in one sentence why it cannot be graded.
 
-Runs TRUSTED, in the grading parent. Nothing in the file is executed: the bytes are
-hashed, decoded as UTF-8, parsed as JSON and turned into an ``nbformat`` node. Every
-way a file can be unusable (missing, a folder, empty, too large, UTF-16, binary, not
+Runs TRUSTED, in the grading parent. Nothing in the file is executed: the file is
+opened as :mod:`autograder.submission.files` allows (a regular file inside the folder
+given, no symbolic link on the way), its bytes are hashed, decoded as UTF-8, parsed as
+JSON and, without the outputs and oversized metadata grading never reads, turned into
+an ``nbformat`` node; every step is bounded (size, values, depth, cells, schema
+problems; see SECURITY.md). Every
+way a file can be unusable (missing, a link, a folder, empty, too large, UTF-16, binary, not
 JSON, nested absurdly deep, JSON that is not a notebook, notebook format 3, a cell
 without readable source) becomes a :class:`Rejection` whose ``reason`` a student can
 act on. Problems that do not stop us reading the code cells (duplicate or missing
@@ -25,13 +29,14 @@ import hashlib
 import io
 import json
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
 from nbformat.corpus.words import generate_corpus_id
+
+from autograder.submission.files import SubmissionFileError, open_submission
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -55,8 +60,17 @@ MAX_JSON_DEPTH = 100
 #: notebook has a few hundred thousand; plotted images add almost none.
 MAX_JSON_ITEMS = 4_000_000
 
-#: Most validation problems copied into ``LoadedNotebook.warnings``.
+#: Most validation problems copied into ``LoadedNotebook.warnings``; validation
+#: stops at the first one beyond them.
 MAX_REPORTED_PROBLEMS = 5
+
+#: Most cells a notebook may have. Lab notebooks have a few hundred at most;
+#: every cell costs the grader time in nbformat's conversion and validation.
+MAX_CELLS = 10_000
+
+#: Most JSON values kept in one metadata object (the notebook's or a cell's);
+#: larger ones are emptied before nbformat sees them (grading never reads them).
+MAX_METADATA_VALUES = 1_000
 
 _READ_CHUNK = 2**20
 
@@ -114,7 +128,7 @@ class _Reject(Exception):
 
 
 def load_submission(
-    path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES
+    path: Path | str, *, root: Path | str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> LoadedNotebook | Rejection:
     """Read a submitted ``.ipynb`` file and parse it as a format-4 notebook.
 
@@ -123,18 +137,21 @@ def load_submission(
 
     Args:
         path: The submitted file.
+        root: The folder the grader was given, which ``path`` must be inside with no
+            symbolic link on the way (default: the folder holding ``path``); see
+            :mod:`autograder.submission.files`.
         max_bytes: Largest accepted file size in bytes.
 
     Returns:
         A :class:`LoadedNotebook`, or a :class:`Rejection` with one clear sentence when
-        the file is missing or unreadable, a folder, empty, larger than ``max_bytes``,
+        the file is missing or unreadable, a symbolic link or below one, a folder, empty, larger than ``max_bytes``,
         not UTF-8 text, not JSON, nested too deeply, not a notebook, in notebook format
         older than 4, or structurally broken so that its code cells cannot be read.
     """
     path = Path(path)
     name = path.name or str(path)
     try:
-        data, sha256 = _read_bytes(path, name, max_bytes)
+        data, sha256 = _read_bytes(path, Path(root) if root is not None else None, name, max_bytes)
     except _Reject as rejected:
         return Rejection(path, rejected.sha256, rejected.reason)
     try:
@@ -151,35 +168,19 @@ def load_submission(
 # --------------------------------------------------------------------------- reading
 
 
-def _read_bytes(path: Path, name: str, max_bytes: int) -> tuple[bytes, str]:
-    """Open ``path`` without blocking, refuse non-regular files, read and hash it.
+def _read_bytes(path: Path, root: Path | None, name: str, max_bytes: int) -> tuple[bytes, str]:
+    """Open ``path`` as :func:`~autograder.submission.files.open_submission` allows, read and hash it.
 
     Raises:
-        _Reject: The file is missing, unreadable, a folder or not a regular file, or
-            larger than ``max_bytes`` (then the whole file is still hashed, in chunks,
-            so a re-run recognises it).
+        _Reject: The path may not be graded (missing, unreadable, a link or below one,
+            a folder, not a regular file), or the file is larger than ``max_bytes``
+            (then the whole file is still hashed, in chunks, so a re-run recognises it).
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise _Reject(f"The submission file {name} does not exist.") from None
-    except IsADirectoryError:
-        raise _Reject(_folder_reason(path, name)) from None
-    except PermissionError:
-        raise _Reject(f"{name} could not be read: permission denied.") from None
-    except OSError as err:
-        raise _Reject(f"{name} could not be read ({err.strerror or err}).") from None
-    try:
-        info = os.fstat(fd)
-    except OSError as err:
-        os.close(fd)
-        raise _Reject(f"{name} could not be read ({err.strerror or err}).") from None
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise _Reject(_folder_reason(path, name))
-        raise _Reject(f"{name} is not a regular file (it is a device, pipe or socket).")
+        fd = open_submission(path, root)
+    except SubmissionFileError as problem:
+        raise _Reject(problem.reason) from None
+    info = os.fstat(fd)
     with open(fd, "rb", buffering=0, closefd=True) as handle:
         digest = hashlib.sha256()
         try:
@@ -201,18 +202,6 @@ def _read_bytes(path: Path, name: str, max_bytes: int) -> tuple[bytes, str]:
             raise _Reject(f"{name} could not be read ({err.strerror or err}).") from None
     digest.update(data)
     return data, digest.hexdigest()
-
-
-def _folder_reason(path: Path, name: str) -> str:
-    """Why a folder was refused, naming what it holds (e.g. a student's submission folder)."""
-    try:
-        entries = sorted(entry.name for entry in os.scandir(path) if not entry.name.startswith("."))
-    except OSError:
-        entries = []
-    if not entries:
-        return f"{name} is an empty folder: no notebook (.ipynb) was submitted."
-    shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
-    return f"{name} is a folder without a notebook (.ipynb); it holds {shown}."
 
 
 def _hash_rest(handle: io.FileIO, digest: Any, already: int) -> int:
@@ -374,6 +363,8 @@ def _parse_notebook(data: bytes, name: str) -> tuple[nbformat.NotebookNode, list
     _check_is_notebook(obj, name)
     cells = obj["cells"]
     _check_cells(cells, name)
+    if _more_values_than(obj.get("metadata"), MAX_METADATA_VALUES):
+        obj["metadata"] = {}
     try:
         notebook = nbformat.from_dict(obj)
     except RecursionError:
@@ -429,7 +420,18 @@ def _check_cells(cells: list, name: str) -> None:
 
     A code cell's ``source`` may be a string or a list of strings (the file format
     splits lines); lists are joined here so every consumer sees one string.
+
+    What grading never reads is dropped here, before nbformat converts and
+    validates the notebook (which costs time per JSON value): code cells'
+    outputs, and metadata objects of more than ``MAX_METADATA_VALUES`` values.
+    So the cost of loading depends on the cells and their text, not on a
+    million tiny outputs under the size limit.
     """
+    if len(cells) > MAX_CELLS:
+        raise _Reject(
+            f"{name} has {len(cells)} cells, more than the {MAX_CELLS} a notebook may have here; "
+            "merge or delete cells and submit it again."
+        )
     for index, cell in enumerate(cells):
         number = index + 1
         if not isinstance(cell, dict):
@@ -442,8 +444,28 @@ def _check_cells(cells: list, name: str) -> None:
             cell["source"] = "".join(source)
         elif not isinstance(source, str) and cell_type == "code":
             raise _Reject(f"{name} is not a valid notebook: the source of code cell {number} is not text.")
-        if not isinstance(cell.get("metadata", {}), dict):
+        if not isinstance(cell.get("metadata", {}), dict) or _more_values_than(cell.get("metadata"), MAX_METADATA_VALUES):
             cell["metadata"] = {}
+        if cell_type == "code" and cell.get("outputs"):
+            cell["outputs"] = []
+        if isinstance(cell.get("attachments"), dict):
+            cell.pop("attachments")
+
+
+def _more_values_than(value: object, limit: int) -> bool:
+    """Whether a JSON value holds more than ``limit`` values (stops counting there)."""
+    stack = [value]
+    seen = 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _json_kind(value: object) -> str:
@@ -501,15 +523,16 @@ def _validation_problems(notebook: nbformat.NotebookNode) -> list[str]:
     try:
         for error in nbformat.validator.iter_validate(notebook):
             total += 1
-            if len(found) < MAX_REPORTED_PROBLEMS:
-                found.append(_describe_validation_error(error))
+            if len(found) >= MAX_REPORTED_PROBLEMS:
+                break  # the rest would not be shown: stop validating
+            found.append(_describe_validation_error(error))
     except RecursionError:
         return ["The notebook could not be fully checked against the nbformat schema (nested too deeply)."]
     except Exception as err:  # noqa: BLE001 - the validator is a courtesy, never fatal
         return [f"The notebook could not be checked against the nbformat schema ({type(err).__name__})."]
     warnings = [f"Ignored a problem with the nbformat schema: {problem}." for problem in found]
     if total > len(found):
-        warnings.append(f"Ignored {total - len(found)} more problems with the nbformat schema.")
+        warnings.append("Ignored more problems with the nbformat schema.")
     return warnings
 
 

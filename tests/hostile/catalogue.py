@@ -67,6 +67,7 @@ FAMILIES = {
     'protocol': 'tampering with the sandbox\'s response channel or its request loop',
     'output': 'output meant to break or bloat the reports',
     'exfiltrate': 'carrying hidden test inputs out through the feedback',
+    'bound': 'replies that would make the grader\'s own work unbounded (memory, CPU, a dead reader thread)',
 }
 
 _WRITES_TO_HOST = ('the file system is visible and writable at this level, so the attack would '
@@ -106,6 +107,8 @@ class Attack:
             match: the clear message the student gets.
         forbid_in_hidden: Regular expression that no output of a check on a
             hidden test case may match.
+        forbid_anywhere: Regular expression that nothing a student reads in
+            the report (error, notes, any check's output) may match.
         strongest_only: The outcome does not depend on the isolation level
             (everything is judged in the parent, or another attack already
             covers the weaker levels), so the batch runs it at the strongest
@@ -131,6 +134,7 @@ class Attack:
     exact: bool = False
     expect: str = ''
     forbid_in_hidden: str = ''
+    forbid_anywhere: str = ''
     strongest_only: bool = False
     why_strongest_only: str = ''
     layer_source: str = ''
@@ -1053,9 +1057,280 @@ EXFILTRATE_ATTACKS = [
 ]
 
 
+# --------------------------------------------------------------------------
+# Remembering hidden inputs and showing them later in a public check (issue 10, class 4).
+# Each snippet notes the request it is called for and the first inputs, keeps the note
+# somewhere, and raises every note kept so far: a public check that came after a hidden
+# case in the same sandbox would show the hidden case's note in full.
+# --------------------------------------------------------------------------
+
+_NOTE_THE_CALL = """
+    import sys
+    if inputs is None:
+        return False
+    frame, answering = sys._getframe(1), '?'
+    while frame is not None:  # the runner's frame names the request being answered
+        if isinstance(frame.f_locals.get('request_id'), str):
+            answering = frame.f_locals['request_id']
+            break
+        frame = frame.f_back
+    note = 'SEEN[%s]=%r' % (answering, inputs.ravel()[:2].tolist())
+"""
+_RAISE_THE_NOTES = """
+    raise ValueError('I remember: ' + ' '.join(kept))
+"""
+#: A note of a hidden case (request ids name the case: tanh_fprop/fixed:edges/fprop).
+_HIDDEN_NOTE = r'SEEN\[[^\]]*/fixed:(?!notebook/)'
+_REMEMBERED = ('hidden inputs never appear in any feedback, public checks included; ' + NO_POINTS)
+_ORDER_IN_PARENT = ('the parent sends every public request before the first hidden one, whatever the '
+                    'isolation')
+
+
+def _remembering(name: str, where: str, keep: str, **options) -> Attack:
+    return Attack(name, 'exfiltrate',
+                  'Remember the inputs of every call {0} and raise all of them in each later call, '
+                  'hoping a public check (shown in full) comes after a hidden case.'.format(where),
+                  _code(_NOTE_THE_CALL) + '\n' + _code(keep) + '\n' + _code(_RAISE_THE_NOTES),
+                  (METHOD,), _REMEMBERED, expect=r'SEEN\[', forbid_anywhere=_HIDDEN_NOTE, **options)
+
+
+REMEMBER_ATTACKS = [
+    _remembering('remember_in_module_global', 'in a module global', """
+        kept = globals().setdefault('_kept_notes', [])
+        kept.append(note)
+    """, strongest_only=True, why_strongest_only=_ORDER_IN_PARENT),
+    _remembering('remember_in_class_attribute', 'in an attribute of mlp.layers.Layer', """
+        from mlp.layers import Layer
+        Layer.kept_notes = getattr(Layer, 'kept_notes', ()) + (note,)
+        kept = Layer.kept_notes
+    """, strongest_only=True, why_strongest_only=_ORDER_IN_PARENT),
+    _remembering('remember_in_environment', 'in an environment variable', """
+        import os
+        os.environ['KEPT_NOTES'] = os.environ.get('KEPT_NOTES', '') + '|' + note
+        kept = os.environ['KEPT_NOTES'].split('|')[1:]
+    """, strongest_only=True, why_strongest_only=_ORDER_IN_PARENT),
+    _remembering('remember_in_working_directory', 'in a file of the working directory', """
+        with open('kept-notes', 'a') as handle:
+            handle.write(note + '\\n')
+        with open('kept-notes') as handle:
+            kept = handle.read().split()
+    """, strongest_only=True, why_strongest_only=_ORDER_IN_PARENT),
+    _remembering('remember_in_tmp', 'in a file in /tmp', """
+        path = '/tmp/kept-notes-$tag'
+        with open(path, 'a') as handle:
+            handle.write(note + '\\n')
+        with open(path) as handle:
+            kept = handle.read().split()
+    """, held_at=FILE_SYSTEM_HIDDEN, unsafe_at=_WRITE_UNSAFE),
+    _remembering('remember_in_a_child_process', 'in a forked process serving them on an abstract socket', """
+        import os
+        import signal
+        import socket
+        name = '\\0kept-notes-$tag'
+
+        def talk(text):
+            with socket.socket(socket.AF_UNIX) as client:
+                client.settimeout(5)
+                client.connect(name)
+                client.sendall(text.encode())
+                client.shutdown(socket.SHUT_WR)
+                return b''.join(iter(lambda: client.recv(65536), b'')).decode()
+
+        try:
+            answer = talk(note)
+        except OSError:
+            server = socket.socket(socket.AF_UNIX)
+            server.bind(name)
+            server.listen(8)
+            if os.fork() == 0:  # the keeper: stays in the sandbox's process group, ends within 60 s
+                signal.alarm(60)
+                notes = []
+                try:
+                    while True:
+                        connection, _ = server.accept()
+                        with connection:
+                            notes.append(b''.join(iter(lambda: connection.recv(65536), b'')).decode())
+                            connection.sendall(' '.join(notes).encode())
+                finally:
+                    os._exit(0)
+            server.close()
+            answer = talk(note)
+        kept = [answer]
+    """, held_at=PROCESSES_HIDDEN),
+]
+
+
+# --------------------------------------------------------------------------
+# Issue 10, classes 2, 3 and 8: replies and words that the parent must bound and escape
+# --------------------------------------------------------------------------
+
+#: Marker of text a submission wants rendered; it must only ever appear inside code in the feedback.
+RENDERED_MARKER = 'PWNED'
+
+_PARENT_BOUNDS = ('the parent refuses the reply before reading it, whatever the isolation: only the '
+                  'frames the child sends matter')
+
+BOUND_ATTACKS = [
+    Attack('flood_every_reply', 'bound',
+           'Answer every fprop with a 128 MB array, hoping the grader holds them all (gigabytes per worker).',
+           _code('''
+               import numpy as np
+               if inputs is None:
+                   return False
+               return np.zeros((4000, 4000))
+           '''), (METHOD,), 'each reply is refused unread; ' + NO_POINTS,
+           expect=r'malformed data|did not answer within|restarted',
+           strongest_only=True, why_strongest_only=_PARENT_BOUNDS),
+    Attack('flood_with_lists', 'bound',
+           'Answer with a list of three 72 MB arrays, and with many small ones, to pass a per-array check.',
+           _code('''
+               import numpy as np
+               import sys
+               if inputs is None:
+                   return False
+               calls = getattr(sys, '_hostile_list_calls', 0)
+               sys._hostile_list_calls = calls + 1
+               if calls % 2:
+                   return [np.zeros(8) for _ in range(200000)]
+               return [np.zeros((3000, 3000))] * 3
+           '''), (METHOD,), 'each reply is refused unread; ' + NO_POINTS,
+           expect=r'malformed data|did not answer within|restarted',
+           strongest_only=True, why_strongest_only=_PARENT_BOUNDS),
+    Attack('unbuildable_shape_frame', 'bound',
+           'Send the grader a reply frame declaring shape [2**62, 2**62, 0] (0 bytes, but no numpy array), '
+           'then a header of unknown keys, to kill its reader thread.',
+           _code('''
+               import json
+               import os
+               import resource
+               import struct
+               import sys
+               descriptor = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 1
+               request_id = None
+               caller = sys._getframe(1)
+               while caller is not None and request_id is None:
+                   header = caller.f_locals.get('header')
+                   if type(header) is dict and 'id' in header:
+                       request_id = header['id']
+                   caller = caller.f_back
+               frames = [{'type': 'result', 'id': request_id, 'ok': True, 'returned': 'array', 'num_returned': 1,
+                          'num_inputs': 0, 'arrays': [{'shape': [2 ** 62, 2 ** 62, 0], 'dtype': '<f8'}]},
+                         {'type': 'result', 'id': request_id, 'ok': True, 'returned': 'array',
+                          'num_returned': 1, 'num_inputs': 0, 'score': 10, 'arrays': []}]
+               try:
+                   for frame in frames:
+                       data = json.dumps(frame).encode()
+                       os.write(descriptor, struct.pack('<I', len(data)) + data)
+               except OSError:
+                   pass
+               return False
+           '''), (METHOD,), 'the request is "malformed data", the batch and the reader go on; ' + NO_POINTS,
+           expect=r'malformed data|crash', strongest_only=True, why_strongest_only=_PARENT_BOUNDS),
+    Attack('huge_finite_training_errors', 'bound',
+           'Make every output enormous but finite, so that training errors and plots hold values near 1e300.',
+           _code('''
+               import numpy as np
+               if inputs is None:
+                   return False
+               return np.tanh(inputs) * 1e150 + 1e280
+           '''), (METHOD,), 'the feedback pages are written; ' + NO_POINTS, strongest_only=True,
+           why_strongest_only='the values are judged and drawn in the parent, whatever the isolation'),
+    Attack('markdown_in_messages', 'output',
+           'Raise exceptions whose messages hold headings, a fake score line, an external image, raw HTML and '
+           'a fence of backticks, hoping the Markdown and HTML feedback render them.',
+           _code('''
+               raise ValueError('```\\n\\n# Score: 10 / 10 PWNED\\n\\n**PWNED** ![x](http://198.51.100.1/PWNED.png) '
+                                '<img src=x onerror=alert("PWNED")> [PWNED](javascript:alert(1)) `` ` ``')
+           '''), PLACEMENTS, 'the words are shown as code, never rendered; ' + NO_POINTS, expect=r'ValueError',
+           strongest_only=True, why_strongest_only='the feedback is written by the parent, whatever the isolation'),
+]
+
+
+# --------------------------------------------------------------------------
+# The sandbox shows the student's world only, in every install layout (issue 10, class 5):
+# installed packages (the grader's own, the reference mlp) and writable tmpfs mounts of bwrap's.
+# tests/test_install_layouts.py runs the same kind of search in each layout.
+# --------------------------------------------------------------------------
+
+_PACKAGE_FOLDERS = _code("""
+    import glob
+    import os
+    import sys
+    folders = set($site_dirs)
+    for root in (sys.base_prefix, os.path.dirname(os.path.dirname(os.__file__)), '/usr', '/usr/local', '/opt/*',
+                 '/opt/conda', '/root/.pyenv/versions/*', '/home/*/.local', '/home/*/.pyenv/versions/*'):
+        for pattern in ('lib*/python3*/*-packages', 'python3*/*-packages'):
+            folders.update(glob.glob(os.path.join(root, pattern)))
+    folders.update(glob.glob('/autograder/source*'))  # Gradescope's harness folder
+""")
+
+LAYOUT_ATTACKS = [
+    Attack(
+        'import_from_installed_packages', 'read',
+        'Put every site-packages folder in view (and Gradescope\'s harness) on sys.path and import the '
+        'reference mlp and the autograder from there.',
+        _PACKAGE_FOLDERS + '\n' + _code("""
+            import importlib.util
+            import sys
+            for folder in sorted(folders):
+                for target in ('mlp/layers.py', 'harness/mlp/layers.py'):
+                    try:
+                        spec = importlib.util.spec_from_file_location('_stolen_layers', os.path.join(folder, target))
+                        module = importlib.util.module_from_spec(spec)
+                        spec.loader.exec_module(module)
+                        if hasattr(module, 'TanhLayer'):
+                            return True
+                    except BaseException:
+                        pass
+                sys.path.insert(0, folder)
+                try:
+                    import autograder.course.spec
+                    return True
+                except BaseException:
+                    pass
+                finally:
+                    sys.path.remove(folder)
+                    for name in [name for name in sys.modules if name.split('.')[0] == 'autograder']:
+                        del sys.modules[name]
+            return False
+        """),
+        PLACEMENTS, NO_POINTS, held_at=FILE_SYSTEM_HIDDEN, combinable=True, exact=True),
+    Attack(
+        'find_installed_packages', 'read',
+        'Look for anything installed besides numpy in the package folders in view: the specs, the '
+        'grader\'s package, any distribution.',
+        _PACKAGE_FOLDERS + '\n' + _code("""
+            for folder in folders:
+                try:
+                    names = set(os.listdir(folder))
+                except OSError:
+                    continue
+                if names - {'numpy', 'numpy.libs'}:
+                    return True
+                if glob.glob(os.path.join(folder, '*', 'course', 'specs', '*.json')):
+                    return True
+            return False
+        """),
+        PLACEMENTS, NO_POINTS, held_at=FILE_SYSTEM_HIDDEN, combinable=True, exact=True),
+    Attack(
+        'write_sandbox_root', 'write',
+        'Write into the sandbox\'s root, /dev, /dev/shm and its own folders: tmpfs mounts of bwrap\'s that '
+        'would have no size cap (they are the sandbox user\'s when the grader is not root).',
+        _CREATE_NEW + _code("""
+            written = False
+            for folder in ('/', '/dev', '/dev/shm', '/sandbox', '/usr', '/etc'):
+                written |= create(os.path.join(folder, 'mlp-hostile-$tag'))
+            return written
+        """),
+        PLACEMENTS, 'only the capped /tmp and working directory are writable; ' + NO_POINTS,
+        held_at=FILE_SYSTEM_HIDDEN, unsafe_at=_WRITE_UNSAFE, combinable=True, exact=True),
+]
+
+
 ATTACKS: tuple[Attack, ...] = tuple(
     PATCH_ATTACKS + RETURN_ATTACKS + INTROSPECT_ATTACKS + READ_ATTACKS + NETWORK_ATTACKS
-    + WRITE_ATTACKS + DISRUPT_ATTACKS + PROTOCOL_ATTACKS + OUTPUT_ATTACKS + EXFILTRATE_ATTACKS)
+    + WRITE_ATTACKS + DISRUPT_ATTACKS + PROTOCOL_ATTACKS + OUTPUT_ATTACKS + EXFILTRATE_ATTACKS
+    + REMEMBER_ATTACKS + BOUND_ATTACKS + LAYOUT_ATTACKS)
 
 BY_NAME = {attack.name: attack for attack in ATTACKS}
 
@@ -1081,3 +1356,129 @@ def skip_reason(attack: Attack, level: str, *, nproc_binds: bool, strongest: str
             strongest, attack.why_strongest_only or 'the outcome is decided in the grading parent, '
                                                    'whatever the isolation')
     return None
+
+
+# --------------------------------------------------------------------------
+# Issue 10, classes 1, 7 and 8: the file system and the names are input too
+# --------------------------------------------------------------------------
+# These are not code: they are entries of the submissions folder. What happens to
+# them is decided in the grading parent before any sandbox starts, so they are
+# graded at the strongest level only (the isolation level plays no part).
+
+
+@dataclass(frozen=True)
+class FileCase:
+    """One hostile entry of a submissions folder.
+
+    Attributes:
+        name: Identifier (test id).
+        family: ``'files'`` (what a submission may be) or ``'names'`` (ids, escapes).
+        summary: What it tries.
+        entry: The entry's name in the submissions folder (str, or bytes for names
+            that are not UTF-8).
+        make: ``make(path, course_root, scratch, baseline_text)`` creates the entry
+            at ``path`` (``scratch`` is a folder outside the submissions folder).
+        student: The id its report must have.
+        status: The report status it must have.
+        expect: Regular expression the report's error or notes must match ('' for none).
+        forbid: Regular expression the report's files must not match ('' for none).
+    """
+
+    name: str
+    family: str
+    summary: str
+    entry: str | bytes
+    make: object
+    student: str
+    status: str
+    expect: str = ''
+    forbid: str = ''
+
+
+def _source_notebook(course_root):
+    return sorted((course_root / 'source' / '03_multiple_layer_models').glob('*.ipynb'))[0]
+
+
+def _link_to_source(path, course_root, scratch, baseline):
+    path.symlink_to(_source_notebook(course_root))
+
+
+def _relative_link_to_source(path, course_root, scratch, baseline):
+    import os
+    path.symlink_to(os.path.relpath(_source_notebook(course_root), path.parent))
+
+
+def _link_to_dev_zero(path, course_root, scratch, baseline):
+    path.symlink_to('/dev/zero')
+
+
+def _link_to_fifo(path, course_root, scratch, baseline):
+    import os
+    fifo = scratch / 'pipe-{0}'.format(path.stem)
+    os.mkfifo(fifo)
+    path.symlink_to(fifo)
+
+
+def _fifo(path, course_root, scratch, baseline):
+    import os
+    os.mkfifo(path)
+
+
+def _link_to_folder(path, course_root, scratch, baseline):
+    folder = scratch / 'private-{0}'.format(path.stem)
+    folder.mkdir()
+    (folder / 'other_student_secret.ipynb').write_text(baseline, encoding='utf-8')
+    path.symlink_to(folder)
+
+
+def _dangling_link(path, course_root, scratch, baseline):
+    path.symlink_to(scratch / 'nowhere.ipynb')
+
+
+def _link_to_a_copy_of_an_honest_file(path, course_root, scratch, baseline):
+    copy = scratch / 'honest-copy.ipynb'
+    copy.write_text(baseline, encoding='utf-8')
+    path.symlink_to(copy)
+
+
+def _copy_of_baseline(path, course_root, scratch, baseline):
+    path.write_text(baseline, encoding='utf-8')
+
+
+_LINK = r'symbolic link'
+
+FILE_CASES: tuple[FileCase, ...] = (
+    FileCase('link_to_the_source_notebook', 'files', 'A link to the assignment\'s source notebook (the solutions).',
+             'link_source.ipynb', _link_to_source, 'link_source', 'rejected', _LINK),
+    FileCase('relative_link_to_the_source', 'files', 'The same link, relative (../../source/...).',
+             'link_relative.ipynb', _relative_link_to_source, 'link_relative', 'rejected', _LINK),
+    FileCase('link_to_dev_zero', 'files', 'A link to /dev/zero (endless bytes).',
+             'link_zero.ipynb', _link_to_dev_zero, 'link_zero', 'rejected', _LINK),
+    FileCase('link_to_a_fifo', 'files', 'A link to a FIFO nobody writes (a read would block).',
+             'link_fifo.ipynb', _link_to_fifo, 'link_fifo', 'rejected', _LINK),
+    FileCase('fifo_as_submission', 'files', 'A FIFO named like a notebook.',
+             'fifo_here.ipynb', _fifo, 'fifo_here', 'rejected', r'not a regular file'),
+    FileCase('link_to_a_folder', 'files', 'A link to another folder, hoping its listing appears in the report.',
+             'link_folder.ipynb', _link_to_folder, 'link_folder', 'rejected', _LINK,
+             forbid=r'other_student_secret'),
+    FileCase('dangling_link', 'files', 'A link to nothing.',
+             'link_dangling.ipynb', _dangling_link, 'link_dangling', 'rejected', _LINK),
+    FileCase('link_to_an_honest_copy', 'files', 'Even a link to a readable, honest notebook is not followed.',
+             'link_honest.ipynb', _link_to_a_copy_of_an_honest_file, 'link_honest', 'rejected', _LINK),
+    FileCase('named_like_the_class_summary', 'names', 'summary.ipynb, whose report would be summary.json.',
+             'summary.ipynb', _copy_of_baseline, 'summary-2', 'graded'),
+    FileCase('named_like_the_grade_sheet', 'names', 'GRADES.ipynb, against grades.csv on a case-blind disk.',
+             'GRADES.ipynb', _copy_of_baseline, 'GRADES-2', 'graded'),
+    FileCase('terminal_escapes_in_the_name', 'names', 'A file name that clears the screen and sets its title.',
+             '\x1b[2J\x1b]0;PWNED\x07.ipynb', _copy_of_baseline, '2J_0_PWNED', 'graded'),
+    FileCase('name_not_utf8', 'names', 'A file name whose bytes are not UTF-8.',
+             b'\xff\xfePWNED.ipynb', _copy_of_baseline, 'PWNED', 'graded'),
+    FileCase('formula_in_the_name', 'names', 'Ids a spreadsheet would run as formulas: +, -, @.',
+             '+SUM(1)PWNED.ipynb', _copy_of_baseline, '+SUM_1_PWNED', 'graded'),
+    FileCase('at_formula_in_the_name', 'names', 'An id starting with @.',
+             '@cmdPWNED.ipynb', _copy_of_baseline, '@cmdPWNED', 'graded'),
+    FileCase('markdown_in_the_name', 'names', 'Backticks, a heading and an image in the file name.',
+             '`# PWNED ![x](http:x) `.ipynb', _copy_of_baseline, 'PWNED_x_http_x', 'graded'),
+)
+
+FILE_CASES_BY_NAME = {case.name: case for case in FILE_CASES}
