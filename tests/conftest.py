@@ -3,11 +3,15 @@
 `strict_floats` gives a context manager under which numpy overflow,
 invalid-value and divide-by-zero events (and any warning) raise.
 
-`mnist_dir` locates the course's MNIST `.npz` files: `$MLP_DATA_DIR` if set,
-else the shared data folder next to the repository
+`mnist_dir` locates the course's MNIST `.npz` files the way the product does
+(`mlp.data_providers.resolve_data_dir`): `$MLP_DATA_DIR` if set, else the
+per-user cache that `mlp-autograde data fetch` (and `./run demo`) fills
+(`$XDG_CACHE_HOME/mlp/mnist` or `~/.cache/mlp/mnist`), and, when neither holds
+the files, the shared data folder next to the repository
 (`<repo>/../shared/data/mnist`). Tests that need it are skipped, with the
-reason, when the files are absent. `mnist_env` points `$MLP_DATA_DIR` at them
-for a test module (the grader and the processes it starts read it).
+reason, when the files are absent; `./run test` fetches them first. `mnist_env`
+points `$MLP_DATA_DIR` at them for a test module (the grader and the processes
+it starts read it).
 
 `demo_class` is the demo's class of lab 3 (autograder/demo.py), written once
 per test module.
@@ -26,10 +30,26 @@ SHARED_MNIST_DIR = REPO_ROOT.parent / 'shared' / 'data' / 'mnist'
 MNIST_FILES = ('mnist-train.npz', 'mnist-valid.npz', 'mnist-test.npz')
 
 
+def _has_mnist(directory):
+    return all((directory / name).is_file() for name in MNIST_FILES)
+
+
 def find_mnist_dir():
-    """Returns the directory that should hold the MNIST files (may not exist)."""
+    """Returns the directory that should hold the MNIST files (may not exist).
+
+    `$MLP_DATA_DIR` when set (as for the product, it wins even when empty, so a
+    wrong setting shows); else the per-user cache if it holds the files; else
+    the shared folder if it does; else the cache (where `data fetch` puts them).
+    """
     from_env = os.environ.get('MLP_DATA_DIR')
-    return pathlib.Path(from_env) if from_env else SHARED_MNIST_DIR
+    if from_env:
+        return pathlib.Path(from_env)
+    from mlp.data_providers import user_cache_dir
+    cache = pathlib.Path(user_cache_dir())
+    for directory in (cache, SHARED_MNIST_DIR):
+        if _has_mnist(directory):
+            return directory
+    return cache
 
 
 @pytest.fixture(scope='session')

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from autograder import demo
-from autograder.cli import EXIT_OK, EXIT_USAGE, main
+from autograder.cli import EXIT_CHECKS_FAILED, EXIT_OK, EXIT_USAGE, main
 from autograder.course.spec import load_spec
 
 LAB3 = '03_multiple_layer_models'
@@ -58,6 +58,10 @@ def test_grade_writes_a_report_for_every_submission_and_exits_0(submissions, dat
     assert any(line.startswith('alice') and '10 / 13' in line for line in lines)
     assert any(line.startswith('bob') and 'rejected' in line for line in lines)
     assert '2 submissions (2 graded now), reports in' in completed.stdout
+    assert 'Class mean: 10 / 13 (automatic points of 1 graded submission(s))' in completed.stdout
+    assert 'Pending manual grading: 1 submission(s), 3 points' in completed.stdout
+    assert 'Class summary: {0}'.format(out / 'summary.html') in completed.stdout
+    assert '3 points await manual grading (1 student)' in completed.stdout
 
 
 def test_grade_again_in_process_grades_nothing_new(submissions, data_env, tmp_path, capsys):
@@ -109,7 +113,7 @@ def test_bad_arguments_exit_2(capsys):
 def test_check_on_the_release_notebook_prints_public_checks_and_hidden_kinds(capsys):
     spec = load_spec(LAB3)
     notebook = spec.student_mlp_dir / spec.notebook
-    assert main(['check', str(notebook)]) == EXIT_OK
+    assert main(['check', str(notebook)]) == EXIT_CHECKS_FAILED == 1
     out = capsys.readouterr().out
     assert out.startswith('Self-check of ')
     assert "[ERROR] TanhLayer.fprop matches the reference on the notebook's test arrays" in out
@@ -118,6 +122,21 @@ def test_check_on_the_release_notebook_prints_public_checks_and_hidden_kinds(cap
     assert 'When grading, the grader also runs: hidden fixed test cases' in out
     assert 'MNIST training run' in out
     assert 'hidden test case' not in out
+
+
+def test_check_exits_0_when_every_public_check_passes(tmp_path, capsys):
+    path = tmp_path / '03_Multiple_layer_models.ipynb'
+    nbformat.write(demo.submission_notebook(REPO_ROOT, LAB3), str(path))
+    assert main(['check', str(path)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert 'public checks passed.' in out and '[ERROR]' not in out and '[FAILED]' not in out
+
+
+def test_check_of_a_file_that_is_not_a_notebook_exits_1(tmp_path, capsys):
+    path = tmp_path / '03_Multiple_layer_models.ipynb'
+    path.write_text('my answers')
+    assert main(['check', str(path)]) == EXIT_CHECKS_FAILED
+    assert 'cannot be graded' in capsys.readouterr().out
 
 
 def test_check_cannot_guess_the_assignment_of_a_renamed_notebook(tmp_path, capsys):
@@ -145,13 +164,19 @@ def course_copy(tmp_path_factory):
 
 def test_demo_releases_grades_and_prints_the_class_table(course_copy, mnist_dir, tmp_path):
     out = tmp_path / 'demo'
+    (course_copy / 'release' / LAB3).mkdir(parents=True, exist_ok=True)
+    student_file = course_copy / 'release' / LAB3 / 'my_attempt.ipynb'
+    student_file.write_text('{"mine": true}')
     completed = run_script(['--course-root', str(course_copy), 'demo', '--out', str(out)],
                            {'MLP_DATA_DIR': str(mnist_dir)})
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert (course_copy / 'release' / LAB3 / 'mlp' / 'layers.py').is_file()
+    # The demo writes only under its own folder: the course's release/ is left as it was.
+    assert (out / 'course' / 'release' / LAB3 / 'mlp' / 'layers.py').is_file()
+    assert sorted(p.name for p in (course_copy / 'release' / LAB3).iterdir()) == ['my_attempt.ipynb']
+    assert 'Class mean: ' in completed.stdout and 'Pending manual grading: ' in completed.stdout
     table = completed.stdout[completed.stdout.index('student '):].splitlines()
     students = [line.split()[0] for line in table[1:] if line.split() and line[0].isalpha()
-                and not line.startswith(('Feedback', 'Isolation'))]
+                and not line.startswith(('Feedback', 'Isolation', 'Class', 'Pending', 'Releasing', 'Grading'))]
     assert students == sorted(path.stem for path in (out / 'submissions').iterdir())
     assert len(students) == 8
     rows = {line.split()[0]: line for line in table[1:] if line.split()}
@@ -159,6 +184,17 @@ def test_demo_releases_grades_and_prints_the_class_table(course_copy, mnist_dir,
     assert ' 0 / 13' in rows['mallory_hostile'] and 'rejected' in rows['oscar_not_a_notebook']
     assert 'Isolation: ' in completed.stdout
     assert (out / 'grades' / 'grades.csv').is_file()
+    # A second demo regrades nothing (same example files, same cell ids) and keeps what a student
+    # put in the demo's release folder.
+    reports = {path.name: path.read_bytes() for path in (out / 'grades').glob('*.json') if path.stem != 'summary'}
+    (out / 'course' / 'release' / LAB3 / 'my_attempt.ipynb').write_text('{"mine": true}')
+    again = run_script(['--course-root', str(course_copy), 'demo', '--out', str(out)],
+                       {'MLP_DATA_DIR': str(mnist_dir)})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {path.name: path.read_bytes() for path in (out / 'grades').glob('*.json')
+            if path.stem != 'summary'} == reports
+    assert (out / 'course' / 'release' / LAB3 / 'my_attempt.ipynb').read_text() == '{"mine": true}'
+    assert 'my_attempt.ipynb' in again.stderr
 
 
 def test_grading_before_the_release_exists_says_what_to_run(submissions, tmp_path, capsys, monkeypatch):
@@ -171,3 +207,19 @@ def test_grading_before_the_release_exists_says_what_to_run(submissions, tmp_pat
     assert code not in (EXIT_OK, EXIT_USAGE)
     assert 'run `mlp-autograde release --assignment {0}` first'.format(LAB3) in capsys.readouterr().err
     assert not (tmp_path / 'g').exists()
+
+
+def test_the_tests_find_mnist_where_the_product_does(tmp_path, monkeypatch):
+    """`./run demo` fetches into the per-user cache; the tests must look there too (then ../shared)."""
+    import conftest
+    from mlp.data_providers import resolve_data_dir
+    monkeypatch.delenv('MLP_DATA_DIR', raising=False)
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    cache = tmp_path / 'cache' / 'mlp' / 'mnist'
+    assert conftest.find_mnist_dir() in (cache, conftest.SHARED_MNIST_DIR)  # empty cache: shared copy if any
+    cache.mkdir(parents=True)
+    for name in conftest.MNIST_FILES:
+        (cache / name).write_bytes(b'')
+    assert conftest.find_mnist_dir() == cache == Path(resolve_data_dir())
+    monkeypatch.setenv('MLP_DATA_DIR', str(tmp_path / 'elsewhere'))
+    assert conftest.find_mnist_dir() == tmp_path / 'elsewhere' == Path(resolve_data_dir())

@@ -108,3 +108,21 @@ def test_the_demo_specific_students_get_what_the_demo_promises(example_class, mn
     diagnoses = {t.diagnosis for t in by_student['erin_relu_forgot_grads'].tests}
     assert any('without multiplying by grads_wrt_outputs' in d for d in diagnoses)
     assert by_student['oscar_not_a_notebook'].status == 'rejected'
+
+
+def test_the_example_class_is_the_same_file_for_file_on_every_run(example_class, tmp_path):
+    folder, paths = example_class
+    again = demo.write_example_submissions(REPO_ROOT, tmp_path)
+    assert [p.name for p in again] == [p.name for p in paths]
+    for first, second in zip(paths, again):
+        assert first.read_bytes() == second.read_bytes(), first.name  # cell ids included
+    ids = [cell.id for cell in _read(folder, 'frank_moved_cells').cells]
+    assert len(set(ids)) == len(ids)
+
+
+def test_demo_course_copies_what_a_release_reads_into_the_demo_folder(tmp_path):
+    course = demo.demo_course(REPO_ROOT, tmp_path / 'out')
+    assert course == tmp_path / 'out' / 'course'
+    assert (course / 'nbgrader_config.py').is_file() and (course / 'reference' / 'mlp' / 'layers.py').is_file()
+    assert sorted(p.name for p in (course / 'source').iterdir()) == [LAB3]
+    assert not (course / 'release').exists()

@@ -3,15 +3,20 @@
 A `LocalCluster` of two single-threaded worker processes on 127.0.0.1 stands
 in for a real cluster. The workers receive each submission's bytes with its
 task, run the student's code in their own sandbox, and return reports; only
-the client writes the grade directory.
+the client writes the grade directory. Workers that die are replaced without
+changing a grade; a worker without MNIST gives reports that say the grader
+failed (never a lower grade), and the next run grades those again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +124,109 @@ class socket_that_refuses:
 
     def __exit__(self, *exc_info) -> None:
         self._socket.close()
+
+
+# --------------------------------------------------------------------------
+# Workers that die or lack data: the run says so, never a silent wrong grade
+# --------------------------------------------------------------------------
+
+
+#: A small class for the failure tests: a correct submission and two with typical mistakes.
+SMALL_CLASS = ('alice_solution', 'carol_tanh_bprop_slip', 'dave_relu_abs')
+
+
+@pytest.fixture(scope='module')
+def small_class(demo_class, tmp_path_factory):
+    folder = tmp_path_factory.mktemp('small-class')
+    for student in SMALL_CLASS:
+        shutil.copy(demo_class / '{0}.ipynb'.format(student), folder)
+    return folder
+
+
+@pytest.fixture(scope='module')
+def small_serial(spec, small_class, mnist_env, tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp('small-serial') / 'grades'
+    batch.grade_batch(spec, batch.find_submissions([small_class], spec.name), out_dir, workers=1, progress=False)
+    return out_dir
+
+
+def local_cluster(n_workers: int, **worker_options):
+    return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host='127.0.0.1',
+                                    dashboard_address=None, silence_logs=50, **worker_options)
+
+
+@pytest.mark.slow  # over a minute on a 2-core machine
+def test_a_worker_that_dies_while_grading_is_replaced_and_the_grades_are_unchanged(
+        spec, small_class, small_serial, mnist_env, tmp_path):
+    out_dir = tmp_path / 'grades'
+    killed = []
+    with local_cluster(2) as two_workers, distributed.Client(two_workers, set_as_default=False) as client:
+
+        def kill_a_busy_worker() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not killed:
+                busy = [worker for worker, keys in client.processing().items()
+                        if any(str(key).startswith('grade-') for key in keys)]
+                if busy:
+                    killed.append(busy[0])
+                    with contextlib.suppress(Exception):  # the worker is gone before it can answer
+                        client.run(os._exit, 1, workers=busy[:1], wait=False)
+                time.sleep(0.1)
+
+        killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+        killer.start()
+        _, summary = batch.grade_batch(spec, batch.find_submissions([small_class], spec.name), out_dir,
+                                       scheduler=two_workers.scheduler_address, progress=False)
+        killer.join(timeout=130)
+    assert killed, 'no worker was ever busy grading'
+    assert summary['graded_this_run'] == len(batch.find_submissions([small_class], spec.name))
+    assert comparable(out_dir) == comparable(small_serial)
+
+
+@pytest.mark.slow  # over a minute on a 2-core machine
+def test_a_worker_without_mnist_never_gives_a_silent_wrong_grade(
+        spec, small_class, small_serial, mnist_env, tmp_path, capsys):
+    out_dir = tmp_path / 'grades'
+    nowhere = {'MLP_DATA_DIR': str(tmp_path / 'no-mnist-here'), 'HOME': str(tmp_path),
+               'XDG_CACHE_HOME': str(tmp_path / 'cache')}
+    with local_cluster(1, env=nowhere) as no_data:
+        status = cli.main(['grade', '--assignment', spec.name, '--out', str(out_dir), '--no-progress',
+                           '--scheduler', no_data.scheduler_address, str(small_class)])
+    assert status == cli.EXIT_HARNESS, 'a run with a harness failure must not exit 0'
+    expected = {path.stem: json.loads(path.read_text()) for path in small_serial.glob('*.json')
+                if path.stem != 'summary'}
+    flagged = []
+    for student, serial in expected.items():
+        report = batch._report_from_json(json.loads((out_dir / '{0}.json'.format(student)).read_text()))
+        harness_failure = batch.is_internal_failure(report) or any(
+            test.status == 'error' and batch.INTERNAL_ERROR_MARK in test.output for test in report.tests)
+        if harness_failure:
+            flagged.append(student)
+        else:  # nothing of it needed MNIST: then it is graded exactly as the serial run did
+            assert round(report.score, 4) == serial['score'], student
+    assert flagged, 'the training checks need MNIST: some reports must say the grader failed'
+    # The next run, on workers that have the data, grades exactly those again.
+    with local_cluster(1) as with_data:
+        _, summary = batch.grade_batch(spec, batch.find_submissions([small_class], spec.name), out_dir,
+                                       scheduler=with_data.scheduler_address, progress=False)
+    assert summary['graded_this_run'] == len(flagged)
+    assert comparable(out_dir) == comparable(small_serial)
+
+
+@pytest.mark.slow  # over a minute on a 2-core machine
+def test_a_submission_failed_by_a_worker_without_mnist_is_graded_again_elsewhere(
+        spec, small_class, small_serial, mnist_env, tmp_path, capsys):
+    """One good worker and one without MNIST: the run retries on the good one and exits 0."""
+    nowhere = {'MLP_DATA_DIR': str(tmp_path / 'no-mnist-here'), 'HOME': str(tmp_path),
+               'XDG_CACHE_HOME': str(tmp_path / 'cache')}
+    workers = {'without-data': {'cls': distributed.Nanny, 'options': {'nthreads': 1, 'env': nowhere,
+                                                                      'host': '127.0.0.1'}},
+               'with-data': {'cls': distributed.Nanny, 'options': {'nthreads': 1, 'host': '127.0.0.1'}}}
+    scheduler = {'cls': distributed.Scheduler, 'options': {'dashboard_address': None, 'host': '127.0.0.1'}}
+    out_dir = tmp_path / 'grades'
+    with distributed.SpecCluster(workers=workers, scheduler=scheduler, silence_logs=50) as mixed:
+        status = cli.main(['grade', '--assignment', spec.name, '--out', str(out_dir), '--no-progress',
+                           '--scheduler', mixed.scheduler_address, str(small_class)])
+    assert 'grading it again on another worker' in capsys.readouterr().err
+    assert status == cli.EXIT_OK
+    assert comparable(out_dir) == comparable(small_serial)

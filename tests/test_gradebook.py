@@ -5,7 +5,9 @@ source notebook, submissions in `submitted/<student>/<assignment>/`,
 `mlp-autograde grade --gradebook`, then nbgrader's own tools: `nbgrader export`
 must report our scores, formgrader's API must see the submissions (written
 answers waiting for a person), manual grades must survive a re-run, and
-`nbgrader generate_feedback` must render our verdicts.
+`nbgrader generate_feedback` must render our verdicts. A re-run that grades
+nothing new changes nothing in the gradebook, and a renamed notebook still
+gets its folder's submission time and the course's late penalty.
 """
 
 import csv
@@ -33,6 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = '03_multiple_layer_models'
 NOTEBOOK = '03_Multiple_layer_models'
 MANUAL = 'deeper_models_answer'
+DUE_DATE = '2026-11-21 17:00:00 UTC'
 TANH_BPROP_SLIP = '''class TanhLayer(TanhLayer):
     def bprop(self, inputs, outputs, grads_wrt_outputs):
         return grads_wrt_outputs * (1. - outputs)
@@ -69,10 +72,11 @@ def student_notebook(release: Path, *, solved=True, answer=None, extra=()):
     return notebook
 
 
-def submit(course: Path, student: str, notebook=None, raw: str | None = None, timestamp: str | None = None):
+def submit(course: Path, student: str, notebook=None, raw: str | None = None, timestamp: str | None = None,
+           name: str = NOTEBOOK + '.ipynb'):
     folder = course / 'submitted' / student / ASSIGNMENT
     folder.mkdir(parents=True)
-    path = folder / (NOTEBOOK + '.ipynb')
+    path = folder / name
     if raw is not None:
         path.write_text(raw, encoding='utf-8')
     else:
@@ -86,8 +90,11 @@ def course(tmp_path_factory):
     """A course with gradebook.db made by nbgrader from our source notebook, and five submissions."""
     root = tmp_path_factory.mktemp('course')
     shutil.copy(REPO_ROOT / 'nbgrader_config.py', root / 'nbgrader_config.py')
+    with open(root / 'nbgrader_config.py', 'a', encoding='utf-8') as config:
+        config.write("\nc.LateSubmissionPlugin.penalty_method = 'zero'\n")
     shutil.copytree(REPO_ROOT / 'source' / ASSIGNMENT, root / 'source' / ASSIGNMENT)
     nbgrader(root, 'generate_assignment', ASSIGNMENT)
+    nbgrader(root, 'db', 'assignment', 'add', ASSIGNMENT, '--duedate=' + DUE_DATE)
     release = root / 'release' / ASSIGNMENT / (NOTEBOOK + '.ipynb')
     submit(root, 'alice', student_notebook(release, answer='Deeper models overfit sooner; see my plots.'),
            timestamp='2026-11-20 10:00:00.000000 UTC')
@@ -97,6 +104,8 @@ def course(tmp_path_factory):
         nbformat.v4.new_code_cell('import numpy as np\nfrom mlp.layers import Layer\n' + solution_code())])
     submit(root, 'frank', moved)
     submit(root, 'oscar', raw='my answers are in an email')
+    submit(root, 'renata', student_notebook(release), timestamp='2026-11-23 08:00:00.000000 UTC',
+           name='lab3 renamed.ipynb')
     return root
 
 
@@ -116,7 +125,7 @@ def graded(course, tmp_path_factory, mnist_dir):
         patch.undo()
     assert status == cli.EXIT_OK
     reports = {path.stem: json.loads(path.read_text()) for path in out.glob('*.json') if path.stem != 'summary'}
-    assert set(reports) == {'alice', 'bob', 'carol', 'frank', 'oscar'}
+    assert set(reports) == {'alice', 'bob', 'carol', 'frank', 'oscar', 'renata'}
     return out, reports
 
 
@@ -142,11 +151,26 @@ def test_nbgrader_export_reports_our_scores(course, graded):
     exported = exported_scores(course)
     assert set(exported) == set(reports)
     for student, report in reports.items():
+        if student == 'renata':
+            continue  # late: see the next test
         assert float(exported[student]['score']) == pytest.approx(report['score']), student
         assert float(exported[student]['max_score']) == pytest.approx(report['max_score'])
     assert float(exported['alice']['score']) == pytest.approx(10.0)
     assert exported['alice']['timestamp'].startswith('2026-11-20 10:00:00')
     assert 0 < float(exported['carol']['score']) < 10
+
+
+def test_a_renamed_notebook_gets_its_folders_time_and_the_late_penalty(course, graded):
+    _, reports = graded
+    assert reports['renata']['score'] == pytest.approx(10.0)  # graded in full by us
+    exported = exported_scores(course)['renata']
+    assert exported['timestamp'].startswith('2026-11-23 08:00:00')
+    assert float(exported['late_submission_penalty']) == pytest.approx(10.0)  # penalty_method 'zero'
+    assert float(exported['score']) == pytest.approx(0.0)
+    rows = {row['student']: row for row in csv.DictReader(open(graded[0] / 'grades.csv', newline=''))}
+    assert rows['renata']['submitted_at'] == '2026-11-23 08:00:00 UTC'
+    assert rows['renata']['late_by'] == '1d 15:00:00' and rows['renata']['score_after_penalty'] == '0'
+    assert rows['alice']['late_by'] == '' and rows['alice']['score_after_penalty'] == '10'
 
 
 def test_every_grade_cell_holds_our_points_and_written_answers_wait_for_formgrader(course, graded):
@@ -214,12 +238,26 @@ def test_generate_feedback_renders_our_scores_and_messages(course, graded):
     assert 'BEGIN HIDDEN TESTS' not in page
 
 
+def gradebook_rows(course: Path) -> dict:
+    """Every row of the gradebook's tables (timestamps of nbgrader's own bookkeeping included)."""
+    import sqlite3
+    with sqlite3.connect(str(course / 'gradebook.db')) as connection:
+        tables = [name for (name,) in connection.execute("select name from sqlite_master where type='table'")]
+        return {table: sorted(map(repr, connection.execute('select * from "{0}"'.format(table))))
+                for table in tables}
+
+
 def test_rerun_keeps_manual_grades_and_drops_stale_notebooks(course, graded, mnist_dir, monkeypatch):
     out, reports = graded
-    with gradebook(course) as gb:
+    with gradebook(course) as gb:  # as formgrader does when the instructor scores an answer
         grade = gb.find_grade(MANUAL, NOTEBOOK, ASSIGNMENT, 'alice')
         grade.manual_score = 2.0
+        grade.needs_manual_grade = False
+        override = gb.find_grade('tanh_fprop', NOTEBOOK, ASSIGNMENT, 'carol')
+        override.manual_score = 1.0
+        override.needs_manual_grade = False
         gb.db.commit()
+    before = gradebook_rows(course)
     stale = course / 'autograded' / 'oscar' / ASSIGNMENT / (NOTEBOOK + '.ipynb')
     stale.parent.mkdir(parents=True)
     stale.write_text('{}')
@@ -230,7 +268,9 @@ def test_rerun_keeps_manual_grades_and_drops_stale_notebooks(course, graded, mni
     assert status == cli.EXIT_OK
     with gradebook(course) as gb:
         grade = gb.find_grade(MANUAL, NOTEBOOK, ASSIGNMENT, 'alice')
-        assert grade.manual_score == 2.0 and grade.needs_manual_grade
+        assert grade.manual_score == 2.0 and not grade.needs_manual_grade  # not back on formgrader's list
+        assert not gb.find_grade('tanh_fprop', NOTEBOOK, ASSIGNMENT, 'carol').needs_manual_grade
+    assert gradebook_rows(course) == before  # nothing new was graded: nothing changed
     assert float(exported_scores(course)['alice']['score']) == pytest.approx(reports['alice']['score'] + 2.0)
     assert not stale.exists()  # an unreadable submission has no autograded notebook for formgrader to show
 

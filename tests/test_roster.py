@@ -9,8 +9,9 @@ import pytest
 from autograder import cli
 from autograder.outputs.report import grades_csv
 from autograder.results import CheckResult, Report
-from autograder.outputs.roster import (NO_SUBMISSION, NOT_IN_ROSTER, RosterError, grades_csv_with_roster,
-                               load_roster, match_key, unmatched_students, write_roster_grades)
+from autograder.outputs.roster import (CANVAS, MOODLE, NO_SUBMISSION, NOT_IN_ROSTER, PENDING, PLAIN,
+                                       SHEET_EXTRA_COLUMNS, RosterError, grades_csv_with_roster, load_roster,
+                                       match_key, unmatched_students, write_roster_grades)
 from autograder.course.spec import load_spec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -22,9 +23,11 @@ def spec():
     return load_spec(ASSIGNMENT, REPO_ROOT)
 
 
-def make_report(student, points, status='graded'):
+def make_report(student, points, status='graded', pending=None):
     tests = [CheckResult(grade_id=grade_id, name='check', target='T', kind='fixed', status='passed',
                          score=score, max_score=score) for grade_id, score in points.items()]
+    tests += [CheckResult(grade_id=grade_id, name='written answer', target='T', kind='manual', status='pending',
+                          score=0.0, max_score=value) for grade_id, value in (pending or {}).items()]
     return Report(student=student, assignment=ASSIGNMENT, submission=student + '.ipynb', sha256='0' * 64,
                   status=status, score=sum(points.values()), max_score=13.0, isolation='bwrap',
                   execution_time=1.0, tests=tests)
@@ -81,7 +84,8 @@ def test_grades_csv_keeps_unknown_ids_flags_them_and_adds_missing_students(tmp_p
     table = rows(grades_csv_with_roster(spec, reports, roster))
     header = list(table[0])
     assert header[:7] == ['student', 'lms_id', 'name', 'roster', 'score', 'max_score', 'status']
-    assert header[7:] == [item.grade_id for item in spec.items]
+    grade_ids = [item.grade_id for item in spec.items]
+    assert header[7:7 + len(grade_ids)] == grade_ids and header[7 + len(grade_ids):] == SHEET_EXTRA_COLUMNS
     by_student = {row['student']: row for row in table}
     assert set(by_student) == {'alice', 'mallory', 'oscar', 'zoe'}
     alice = by_student['alice']
@@ -104,7 +108,81 @@ def test_text_a_spreadsheet_would_run_as_a_formula_is_quoted(tmp_path, spec):
 def test_without_roster_grades_csv_keeps_its_contract(spec):
     header = next(csv.reader(io.StringIO(grades_csv(spec, [make_report('alice', {'tanh_fprop': 2.0})]))))
     assert header[:4] == ['student', 'score', 'max_score', 'status']
-    assert header[4:] == [item.grade_id for item in spec.items]
+    grade_ids = [item.grade_id for item in spec.items]
+    assert header[4:4 + len(grade_ids)] == grade_ids
+    assert header[4 + len(grade_ids):] == SHEET_EXTRA_COLUMNS
+
+
+def test_a_pending_written_answer_is_pending_with_the_reachable_maximum_beside_it(spec):
+    manual = next(item for item in spec.items if 'manual' in item.checks)
+    automatic = [item for item in spec.items if 'manual' not in item.checks]
+    points = {item.grade_id: float(item.points) for item in automatic}
+    table = rows(grades_csv(spec, [make_report('alice', points, pending={manual.grade_id: float(manual.points)}),
+                                   make_report('oscar', {}, status='rejected')]))
+    alice, oscar = table
+    assert alice[manual.grade_id] == PENDING
+    assert alice['score'] == '{0:g}'.format(sum(points.values()))
+    assert alice['pending_points'] == '{0:g}'.format(manual.points)
+    assert float(alice['max_reachable']) == float(alice['score']) + manual.points == spec.max_score
+    assert alice['status'] == 'graded' and alice[automatic[0].grade_id] == '{0:g}'.format(automatic[0].points)
+    assert oscar[manual.grade_id] == '0' and oscar['pending_points'] == '0' and oscar['max_reachable'] == '0'
+    assert alice['score_after_penalty'] == alice['score'] and alice['penalty'] == '0'
+
+
+def test_the_class_table_says_how_many_points_await_manual_grading(spec):
+    from autograder.outputs.report import class_table
+    table = class_table(spec, [make_report('alice', {'tanh_fprop': 2.0}, pending={'deeper_models_answer': 3.0}),
+                               make_report('bob', {'tanh_fprop': 1.0}, pending={'deeper_models_answer': 3.0}),
+                               make_report('oscar', {}, status='rejected')])
+    lines = table.splitlines()
+    assert '(+3 pending manual grading)' in lines[1] and '2 / 13' in lines[1]
+    assert 'pending' not in lines[3]
+    assert lines[-1].startswith('6 points await manual grading (2 students)')
+    assert 'await' not in class_table(spec, [make_report('carol', {'tanh_fprop': 2.0})])
+
+
+CANVAS_EXPORT = '''Student,ID,SIS User ID,SIS Login ID,Section,Lab 3: Multiple layer models (4411),Current Score
+    Points Possible,,,,,13,(read only)
+"Liddell, Alice",101,s0001,alice@uni.example,Tue 10am,,
+"Hatter, Mad",102,s0002,hatter,Tue 10am,5,
+"Student, Test",103,,,Tue 10am,,
+'''
+
+
+def test_a_canvas_export_as_roster_matches_login_ids_and_skips_points_possible(tmp_path, spec):
+    roster = load_roster(write(tmp_path, CANVAS_EXPORT))
+    assert roster.kind == CANVAS
+    assert roster.columns == ['name', 'ID', 'SIS User ID', 'SIS Login ID', 'Section']
+    assert set(roster.rows) == {'101', '102', '103'}  # not "Points Possible"
+    assert roster.lookup('alice')['name'] == 'Liddell, Alice'  # login id before the @
+    assert roster.lookup('HATTER')['ID'] == '102' and roster.lookup('s0001')['ID'] == '101'
+    assert roster.lookup('Liddell_Alice') is None  # names are not ids
+    table = {row['student']: row for row in rows(grades_csv_with_roster(
+        spec, [make_report('alice', {'tanh_fprop': 2.0}), make_report('zed', {})], roster))}
+    assert table['alice']['roster'] == 'ok' and table['alice']['SIS User ID'] == 's0001'
+    assert table['zed']['roster'] == NOT_IN_ROSTER
+    assert table['102']['roster'] == NO_SUBMISSION and table['103']['roster'] == NO_SUBMISSION
+    assert not any('Points Possible' in key or 'Points Possible' in row['name'] for key, row in table.items())
+
+
+def test_a_moodle_export_as_roster_matches_username_email_and_id_number(tmp_path):
+    roster = load_roster(write(tmp_path, 'First name,Last name,ID number,Institution,Department,Email address,'
+                                         'Assignment: Lab 3 (Real)\nAlice,Liddell,900,,,Alice.L@uni.example,-\n'
+                                         'Bob,Jones,901,,,bob@uni.example,-\n'))
+    assert roster.kind == MOODLE
+    assert roster.lookup('alice_l')['ID number'] == '900' and roster.lookup('901')['First name'] == 'Bob'
+    assert roster.lookup('bob@uni.example')['Email address'] == 'bob@uni.example'
+
+
+def test_a_key_two_rows_share_matches_neither(tmp_path):
+    roster = load_roster(write(tmp_path, 'Student,ID,SIS User ID,SIS Login ID,Section\n'
+                                         'A,1,x1,sam@one.example,\nB,2,x2,sam@two.example,\n'))
+    assert roster.lookup('sam') is None
+    assert roster.lookup('sam@one.example')['ID'] == '1'
+
+
+def test_a_plain_roster_stays_plain(tmp_path):
+    assert load_roster(write(tmp_path, 'student,ID number\nalice,1\n')).kind == PLAIN
 
 
 def test_write_roster_grades_replaces_grades_csv(tmp_path, spec):

@@ -15,7 +15,14 @@ source notebooks, ``reference/mlp`` and ``nbgrader_config.py``), never a submiss
    ``reference/mlp/`` with this assignment's exercise regions removed (see below), so that, for
    example, ``from mlp.layers import TanhLayer`` fails in the copy released with lab 3.
 3. **Clean-up.** Anything that is not part of a release (``__pycache__``, ``*.pyc``,
-   ``.ipynb_checkpoints``, gradebook files, nbgrader's ``timestamp.txt``) is deleted.
+   ``.ipynb_checkpoints``, gradebook files, nbgrader's ``timestamp.txt``) is deleted from what
+   the release wrote.
+
+A release never deletes a file it did not write. Before nbgrader replaces ``release/<name>/``
+the old folder is moved aside whole; afterwards every old file that the new release did not
+write again (a notebook a student saved there, their checkpoints, a data file) is moved back to
+where it was, and named on stderr. Only Python's byte-code caches (``__pycache__``, ``*.pyc``,
+``*.pyo``) and ``.DS_Store`` are dropped. If the release fails, the old folder is put back as it was.
 
 The output depends only on those inputs: releasing twice gives byte-identical files. (Source
 notebooks must carry cell ids, nbformat 4.5, since nbformat would otherwise invent random ones;
@@ -45,6 +52,7 @@ The CLI (``mlp-autograde release [--assignment NAME]``) calls :func:`main_releas
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import logging
@@ -52,6 +60,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +78,9 @@ NOISE_PATTERNS = (
     'timestamp.txt', '.DS_Store',
 )
 """File and folder names (globs) that are never part of a release."""
+
+DISPOSABLE_PATTERNS = ('__pycache__', '*.pyc', '*.pyo', '.DS_Store')
+"""Names (globs) of files that may be dropped from an old release folder: caches, never anyone's work."""
 
 FILE_MODE = 0o644  # Mode of every written framework file (nbgrader gives notebooks the same).
 
@@ -397,10 +409,56 @@ def release_assignment(name: str, *, course_root: Path = REPO_ROOT) -> Path:
         raise ReleaseError('No notebooks in {0}.'.format(source_dir))
     _check_cell_ids(source_dir)
 
-    _generate_notebooks(name, coursedir, config)
-    write_student_framework(name, reference_dir, release_dir / FRAMEWORK_PACKAGE)
-    remove_noise(release_dir)
+    with _keeping_foreign_files(release_dir) as kept:
+        _generate_notebooks(name, coursedir, config)
+        write_student_framework(name, reference_dir, release_dir / FRAMEWORK_PACKAGE)
+        remove_noise(release_dir)
+    if kept:
+        print('mlp-autograde release: kept {0} file(s) in {1} that the release did not write: {2}'.format(
+            len(kept), release_dir, ', '.join(str(path) for path in kept)), file=sys.stderr)
     return release_dir
+
+
+def _disposable(relative: Path) -> bool:
+    return any(fnmatch.fnmatch(part, pattern) for part in relative.parts for pattern in DISPOSABLE_PATTERNS)
+
+
+@contextlib.contextmanager
+def _keeping_foreign_files(release_dir: Path):
+    """Moves an old release folder aside, and afterwards back every file the new release did not write.
+
+    Yields a list that, after the block, holds the kept files (relative paths). If the
+    block fails, whatever it wrote is removed and the old folder is put back unchanged.
+    """
+    kept: list[Path] = []
+    if not release_dir.exists() and not release_dir.is_symlink():
+        yield kept
+        return
+    release_dir.parent.mkdir(parents=True, exist_ok=True)
+    stash = Path(tempfile.mkdtemp(prefix='.mlp-autograde-kept-{0}-'.format(release_dir.name),
+                                  dir=release_dir.parent))
+    old = stash / release_dir.name
+    os.replace(release_dir, old)
+    try:
+        yield kept
+    except BaseException:
+        if release_dir.exists():
+            shutil.rmtree(release_dir)
+        os.replace(old, release_dir)
+        stash.rmdir()
+        raise
+    for root, dirnames, filenames in os.walk(old):
+        dirnames.sort()
+        for name in sorted(filenames) + [d for d in dirnames if (Path(root) / d).is_symlink()]:
+            source = Path(root) / name
+            relative = source.relative_to(old)
+            target = release_dir / relative
+            if _disposable(relative) or target.exists() or target.is_symlink():
+                continue  # a cache, or a file the new release wrote
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+            kept.append(relative)
+    shutil.rmtree(stash)
 
 
 def main_release(assignment: str | None, *, course_root: Path | None = None) -> int:

@@ -22,13 +22,18 @@ have left behind:
   comment (`Comment.auto_comment`) of the solution cell that defines the class;
 * written answers left for formgrader: no score is set, except the zero that
   nbgrader itself gives an answer cell left untouched ("No response.").
-  Manual scores already entered in formgrader are never changed.
+  Manual scores already entered in formgrader are never changed, and neither
+  is formgrader's "needs manual grade" flag of a cell an instructor has graded,
+  unless our automatic score of that cell changes (then it asks for review, as
+  nbgrader does). So a re-run that grades nothing new changes nothing in the
+  gradebook.
 
 So `nbgrader export`, formgrader and `nbgrader generate_feedback` work as after
 `nbgrader autograde`. A student whose notebook nbgrader cannot convert (not a
 notebook, renamed, broken cell metadata) still gets the submission and the
 scores through the gradebook API, and is listed in `GradebookResult.without_notebook`
-(formgrader cannot show that notebook).
+(formgrader cannot show that notebook); its submission still gets the time of its
+folder's `timestamp.txt` and the course's late penalty (`autograder.outputs.late`).
 """
 
 from __future__ import annotations
@@ -229,17 +234,17 @@ def record_report(gradebook, spec: AssignmentSpec, notebook: str, student: str, 
     submitted = gradebook.find_submission_notebook(notebook, spec.name, student)
     for grade in submitted.grades:
         if grade.name in automatic:
-            grade.auto_score = float(scores.get(grade.name, 0.0)) if report.status == 'graded' else 0.0
-            grade.needs_manual_grade = grade.manual_score is not None
+            _set_auto_score(grade, float(scores.get(grade.name, 0.0)) if report.status == 'graded' else 0.0,
+                            needs_person=False)
         elif grade.name in manual:
             cell = (answer_cells or {}).get(grade.name)
             if report.status == 'rejected':
-                grade.auto_score, grade.needs_manual_grade = 0.0, False
+                _set_auto_score(grade, 0.0, needs_person=False)
             elif cell is not None and utils.is_grade(cell):
-                grade.auto_score, _ = utils.determine_grade(cell)
-                grade.needs_manual_grade = grade.auto_score is None or grade.manual_score is not None
+                auto_score, _ = utils.determine_grade(cell)
+                _set_auto_score(grade, auto_score, needs_person=auto_score is None)
             else:
-                grade.auto_score, grade.needs_manual_grade = None, True
+                _set_auto_score(grade, None, needs_person=True)
     owners = _solution_cells_for_items(gradebook, spec, notebook)
     for comment in submitted.comments:
         if comment.name in owners:
@@ -250,6 +255,38 @@ def record_report(gradebook, spec: AssignmentSpec, notebook: str, student: str, 
                          and cell.metadata.nbgrader['checksum'] == utils.compute_checksum(cell))
             comment.auto_comment = 'No response.' if untouched else None
     gradebook.db.commit()
+
+
+def _set_auto_score(grade, auto_score: float | None, needs_person: bool) -> None:
+    """Sets a cell's automatic score, and whether formgrader should list it as needing a person.
+
+    A cell the instructor has scored (`manual_score` set) keeps the flag formgrader left,
+    unless the automatic score changed (a new verdict under a manual override: review it).
+    A cell nobody has scored needs a person exactly when no automatic score decides it.
+    """
+    changed = (grade.auto_score is None) != (auto_score is None) or (
+        auto_score is not None and abs(float(grade.auto_score) - auto_score) > 1e-9)
+    grade.auto_score = auto_score
+    if grade.manual_score is None:
+        grade.needs_manual_grade = needs_person
+    elif changed:
+        grade.needs_manual_grade = True
+
+
+def _record_late_submission(opened, spec: AssignmentSpec, notebook: str, student: str, report: Report,
+                            policy) -> None:
+    """The submission time from the folder's timestamp.txt, and the course's late penalty, for a
+    submission nbgrader itself did not convert (e.g. a renamed notebook)."""
+    from autograder.outputs.late import FROM_NBGRADER, apply_policy, format_time
+    outcome = apply_policy(policy, report, spec.name)
+    if outcome.time.source != FROM_NBGRADER:
+        return
+    opened.update_or_create_submission(spec.name, student, timestamp=format_time(outcome.time.when))
+    submitted = opened.find_submission_notebook(notebook, spec.name, student)
+    penalty = outcome.penalty if outcome.seconds_late > 0 else 0.0
+    if (submitted.late_submission_penalty or 0.0) != penalty:
+        submitted.late_submission_penalty = penalty
+    opened.db.commit()
 
 
 def _annotate_test_cell(cell, tests: list[CheckResult], grade_id: str) -> None:
@@ -399,6 +436,11 @@ def write_gradebook(spec: AssignmentSpec, reports: list[Report], gradebook: Path
     course_id = config.CourseDirectory.get('course_id', 'default_course')
     with Gradebook(db_url, course_id) as opened:
         notebook = check_gradebook_matches(opened, spec)
+    from autograder.outputs.late import LatePolicyError, policy_from_nbgrader
+    try:
+        late_policy = policy_from_nbgrader(course_root, gradebook, spec.name)
+    except LatePolicyError as error:
+        raise GradebookError(str(error)) from error
 
     log = logging.getLogger(__name__ + '.nbgrader')
     log.propagate = False
@@ -422,6 +464,7 @@ def write_gradebook(spec: AssignmentSpec, reports: list[Report], gradebook: Path
                     opened.update_or_create_student(student)
                     opened.update_or_create_submission(spec.name, student)
                     record_report(opened, spec, notebook, student, report, None)
+                    _record_late_submission(opened, spec, notebook, student, report, late_policy)
                     result.without_notebook.append(student)
                 result.students.append(student)
     result.warnings = recorder_log.messages
@@ -483,5 +526,6 @@ def print_result(result: GradebookResult, assignment: str) -> None:
         print('  not in the course\'s submitted/ tree, not written: {0}'.format(', '.join(result.skipped)))
     for message in result.warnings:
         print('  nbgrader: {0}'.format(message))
-    print('  next (in {0}): `nbgrader export`; formgrader for written answers; '
-          '`nbgrader generate_feedback {1}`'.format(result.course_root, assignment))
+    print('  next (in {0}): `nbgrader export`; written answers in formgrader (`jupyter lab` or '
+          '`jupyter notebook` there, then Nbgrader > Formgrader); `nbgrader generate_feedback {1}`'.format(
+              result.course_root, assignment))

@@ -6,9 +6,11 @@ TRUSTED. Two halves that share one layout:
 zip with, at its root:
 
     setup.sh              run once by Gradescope (as root) when it builds the image:
-                          Python venv, pinned numpy + nbformat, bubblewrap
-    run_autograder        run for every submission: the harness below, nothing else
-    requirements.txt      what the grading process imports besides the stdlib
+                          bubblewrap, and a venv of requirements.txt (--require-hashes)
+    run_autograder        run for every submission: the harness below, nothing else;
+                          a results.json saying so whenever the harness cannot run
+    requirements.txt      LOCK_FILE: everything the container imports besides the stdlib,
+                          hash-pinned for every supported Python (scripts/lock_gradescope.py)
     mlp_gradescope.json   which assignment this autograder grades
     harness/autograder/   this grader (its modules and this assignment's spec only)
     harness/mlp/          the reference framework (the oracle)
@@ -26,19 +28,29 @@ zip with, at its root:
 answers are not in the autograder's score: grade them as a separate Gradescope
 question. The root `/autograder` can be moved with $MLP_GRADESCOPE_ROOT (tests do).
 
-Student code runs only in the sandbox's child process; where bubblewrap works
-(installed by setup.sh) the child runs as the unprivileged uid 65534 with no
-network. The isolation level reached is printed and stored in `extra_data`.
+Student code runs only in the sandbox's child process, never with write access to
+the harness or the results (issue 10 class 6): under bubblewrap it sees read-only
+mounts only; at "unshare" and "rlimits" (Gradescope's containers often forbid the
+namespaces bwrap needs) it runs as the unprivileged uid 65534. Before any student code
+runs, every grading module is imported and every file the grader relies on hashed and
+checked to be out of that uid's reach; grading is refused, with a results.json saying
+why, where it is not, and discarded if any of them changed. The isolation level reached
+is printed and stored in `extra_data`.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib
 import json
 import os
+import pkgutil
 import shutil
+import stat
 import sys
 import time
+import traceback
 import zipfile
 from pathlib import Path
 
@@ -54,29 +66,78 @@ PUBLIC_VISIBILITY = 'visible'
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _NOISE = ('__pycache__', '.ipynb_checkpoints')
 
+#: What the container imports besides the standard library and the bundled harness: numpy,
+#: nbformat and IPython (whose tokeniser the extractor uses, so that a notebook extracts as it
+#: does on the instructor's machine) while grading, tqdm when setup.sh fetches MNIST. Their
+#: whole dependency trees are in LOCK_FILE, hash-pinned.
+CONTAINER_REQUIREMENTS = ('numpy', 'nbformat', 'ipython', 'tqdm')
+#: The Pythons of the images the zip installs on (Ubuntu 22.04 has 3.10, 24.04 has 3.12).
+SUPPORTED_PYTHONS = ('3.10', '3.11', '3.12', '3.13')
+#: The lock written by scripts/lock_gradescope.py; it becomes the zip's requirements.txt.
+LOCK_FILE = Path(__file__).resolve().with_name('gradescope-requirements.txt')
+
 SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once, as root, while it builds the autograder image.
+# Gradescope runs this once, as root, while it builds the autograder image. It installs
+# the hash-pinned lock (requirements.txt) into a venv: binary wheels only, nothing else.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-apt-get update
-apt-get install -y --no-install-recommends python3 python3-venv python3-pip bubblewrap util-linux
-python3 -m venv /autograder/venv
-/autograder/venv/bin/pip install --no-cache-dir -r /autograder/source/requirements.txt
-if [ ! -f /autograder/source/data/mnist/mnist-train.npz ]; then
-    # MNIST was not bundled: fetch it now, while the image build has network access.
-    /autograder/venv/bin/python -I /autograder/source/harness/run_gradescope.py fetch-data \\
-        /autograder/source/data/mnist
+root="${MLP_GRADESCOPE_ROOT:-/autograder}"
+source_dir="$root/source"
+wanted="python3 python3-venv bubblewrap util-linux"  # the venv brings its own pip
+missing=""
+for package in $wanted; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+    apt-get update
+    apt-get install -y --no-install-recommends $missing
 fi
-"""
+python="${MLP_GRADESCOPE_BASE_PYTHON:-/usr/bin/python3}"
+version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+case " SUPPORTED " in
+    *" $version "*) ;;
+    *) echo "setup.sh: Python $version is not supported by this autograder (supported: SUPPORTED);" \\
+            "choose another base image or rebuild the lock (scripts/lock_gradescope.py)" >&2
+       exit 1 ;;
+esac
+"$python" -m venv "$root/venv"
+"$root/venv/bin/python" -m pip install --quiet --no-cache-dir --disable-pip-version-check \\
+    --require-hashes --only-binary=:all: -r "$source_dir/requirements.txt"
+if [ ! -f "$source_dir/data/mnist/mnist-train.npz" ]; then
+    # MNIST was not bundled: fetch it now, while the image build has network access.
+    "$root/venv/bin/python" -I -B "$source_dir/harness/run_gradescope.py" fetch-data "$source_dir/data/mnist"
+fi
+# Student code may run as an unprivileged user that sees the file system (where bubblewrap
+# cannot work): it must be able to read the interpreter and numpy, and write none of this.
+chmod -R a+rX,go-w "$source_dir" "$root/venv"
+""".replace('SUPPORTED', ' '.join(SUPPORTED_PYTHONS))
 
-RUN_AUTOGRADER = """#!/usr/bin/env bash
+RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 # Gradescope runs this for every submission (as root, in /autograder). Student code is
-# only ever run by the grader's sandboxed child process, never by this script.
+# only ever run by the grader's sandboxed child process, never by this script. Whatever
+# happens, results/results.json says what it was: a grade, or why there is none.
 set -u
 root="${MLP_GRADESCOPE_ROOT:-/autograder}"
 python="${MLP_GRADESCOPE_PYTHON:-$root/venv/bin/python}"
-if [ ! -x "$python" ]; then python="$(command -v python3)"; fi
-exec "$python" -I "$root/source/harness/run_gradescope.py" run --root "$root"
+results="$root/results/results.json"
+fail() {  # the harness could not run or died: a results.json saying so, and a non-zero exit
+    mkdir -p "$root/results"
+    message="$(printf '%s' "$1" | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
+    printf '{"score": 0.0, "output": "%s", "stdout_visibility": "hidden", "tests": [], "extra_data": {"status": "error"}}\n' \
+        "$message" > "$results"
+    echo "run_autograder: $1" >&2
+    exit 1
+}
+rm -f "$results"
+if [ ! -x "$python" ]; then
+    fail "The autograder could not start: there is no Python at $python (did setup.sh run?). Your submission was not graded; please tell your instructor."
+fi
+"$python" -I -B "$root/source/harness/run_gradescope.py" run --root "$root"
+status=$?
+if [ ! -s "$results" ]; then
+    fail "The autograder itself failed (exit status $status) before writing a result. Your submission was not graded; please tell your instructor."
+fi
+exit "$status"
 """
 
 RUN_GRADESCOPE_PY = '''"""Entry point of the Gradescope autograder: the bundled harness comes first on sys.path."""
@@ -193,9 +254,9 @@ def find_submitted_notebook(submission_dir: Path, notebook_name: str) -> Path | 
 def _write_results(root: Path, results: dict) -> Path:
     folder = root / 'results'
     folder.mkdir(parents=True, exist_ok=True)
-    from autograder.outputs.report import write_atomic
     path = folder / 'results.json'
-    write_atomic(path, json.dumps(results, indent=2) + '\n')
+    with atomic_output(path, 'w', permissions=0o644) as stream:
+        stream.write(json.dumps(results, indent=2) + '\n')
     return path
 
 
@@ -210,14 +271,137 @@ def _reference_problem(harness: Path) -> str:
     return ''
 
 
+# Everything the grader needs is imported and hashed BEFORE any student code runs: student code
+# that could write a harness file (or a module the grader would import later) would otherwise
+# decide the score. These are the modules grading uses; each package is imported whole.
+_GRADING_MODULES = ('autograder.atomic', 'autograder.results', 'autograder.grade', 'autograder.course.spec',
+                    'autograder.outputs.gradescope')
+_GRADING_PACKAGES = ('autograder.sandbox', 'autograder.submission', 'autograder.checks', 'mlp')
+_CHILD_ONLY = ('autograder.sandbox.child_runner',)  # run as a script in the sandbox, never imported
+
+
+def import_grading_modules() -> list[str]:
+    """Imports every module the grader uses in the container (see _GRADING_MODULES/_PACKAGES).
+
+    Returns:
+        Their names. An ImportError here is a broken harness, before any student code ran.
+    """
+    names = list(_GRADING_MODULES)
+    for package_name in _GRADING_PACKAGES:
+        package = importlib.import_module(package_name)
+        names.append(package_name)
+        names += [info.name for info in pkgutil.walk_packages(package.__path__, package_name + '.')]
+    names = [name for name in names if name not in _CHILD_ONLY]
+    for name in names:
+        importlib.import_module(name)
+    return names
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, 'rb') as stream:
+            for block in iter(lambda: stream.read(1 << 20), b''):
+                digest.update(block)
+    except OSError as error:
+        return 'unreadable: {0}'.format(error.strerror)
+    return digest.hexdigest()
+
+
+def grader_files(root: Path) -> list[Path]:
+    """The files the grader relies on: the unpacked zip (harness, course, data) and every loaded module."""
+    files = {path for path in (root / 'source').rglob('*')
+             if path.is_file() and '__pycache__' not in path.parts}
+    for module in list(sys.modules.values()):
+        location = getattr(module, '__file__', None)
+        if location and os.path.isfile(location):
+            files.add(Path(location))
+    return sorted(files)
+
+
+def fingerprint(files: list[Path]) -> dict[str, str]:
+    """{path: sha256} of `files`."""
+    return {str(path): _sha256(path) for path in files}
+
+
+def _student_uid(level: str) -> int:
+    """The uid student code runs as at `level` (the sandbox says; else assume the grader's own)."""
+    from autograder.sandbox import isolation
+    ask = getattr(isolation, 'student_uid', None)
+    if ask is not None:
+        return ask(level)
+    if level == 'bwrap' and os.geteuid() == 0 and os.path.exists('/usr/bin/setpriv'):
+        return isolation.SANDBOX_UID
+    return os.geteuid()
+
+
+def _writable_by(path: Path, uid: int, gid: int) -> bool:
+    """Whether a process of uid/gid (no supplementary groups) may change `path` (file or folder)."""
+    if uid == 0:
+        return True
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if stat.S_ISLNK(info.st_mode):
+        return False  # a link is changed only through its folder (checked too); its target is checked itself
+    if stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX and info.st_uid != uid:
+        return False  # sticky (like /tmp): others' entries cannot be replaced
+    if info.st_uid == uid:
+        return bool(info.st_mode & stat.S_IWUSR)
+    if info.st_gid == gid:
+        return bool(info.st_mode & stat.S_IWGRP)
+    return bool(info.st_mode & stat.S_IWOTH)
+
+
+def containment_problem(level: str, root: Path, files: list[Path]) -> str:
+    """'' when student code at `level` can change none of `files` nor the results folder, else why.
+
+    Under bubblewrap the child sees only read-only copies and mounts. At "unshare" and
+    "rlimits" it sees the whole file system, so it must run as another, unprivileged user
+    (the sandbox drops to uid 65534 where the grader is root) who cannot write any of them.
+    """
+    if level == 'bwrap':
+        return ''
+    uid = _student_uid(level)
+    if uid == os.geteuid():
+        how = ('the sandbox cannot run it as an unprivileged user here (no setpriv, or that user cannot '
+               'read the interpreter {0} or numpy)'.format(os.path.realpath(sys.executable)) if uid == 0 else
+               'run the autograder as root, so that student code can run as an unprivileged user')
+        return ('student code would run at isolation level "{0}" as the grader\'s own user (uid {1}), which '
+                'could rewrite the autograder and its results; install bubblewrap (setup.sh does), or {2}'.format(
+                    level, uid, how))
+    watched = set(files) | {root, root / 'results', root / 'source'}
+    watched |= {path.resolve() for path in watched}
+    for path in list(watched):
+        watched.update(path.parents)
+    writable = sorted(str(path) for path in watched if _writable_by(path, uid, uid))
+    if writable:
+        return ('student code would run as uid {0} at isolation level "{1}" and could change {2}{3}'.format(
+            uid, level, ', '.join(writable[:3]), ' and {0} more'.format(len(writable) - 3) if len(writable) > 3 else ''))
+    return ''
+
+
+def _failure(root: Path, sentence: str) -> tuple[dict, int]:
+    results = error_results(sentence)
+    _write_results(root, results)
+    print(results['output'])
+    return results, 1
+
+
 def run_in_container(root: Path) -> tuple[dict, int]:
     """Grades `<root>/submission` and writes `<root>/results/results.json`.
+
+    Before any student code runs, every module grading needs is imported, and the
+    files the grader relies on are hashed and checked to be out of the student's reach
+    (`containment_problem`); grading is refused, with a results.json saying why, where
+    they are not. After grading the hashes are checked again.
 
     Args:
         root: Gradescope's /autograder folder (or a stand-in).
 
     Returns:
-        (the results dict, exit status: 0 graded or rejected, 1 the harness failed).
+        (the results dict, exit status: 0 graded or rejected, 1 the harness failed or refused).
     """
     source = root / 'source'
     try:
@@ -230,21 +414,33 @@ def run_in_container(root: Path) -> tuple[dict, int]:
         problem = _reference_problem(source / 'harness')
         if problem:
             raise RuntimeError(problem)
+        import_grading_modules()
         spec = load_spec(manifest['assignment'], course_root)
+        from autograder.grade import grade_submission, rejected_report
+        from autograder.sandbox.isolation import detect_isolation
+        level = detect_isolation()
+        (root / 'results').mkdir(parents=True, exist_ok=True)
+        files = grader_files(root)
+        before = fingerprint(files)
+        refusal = containment_problem(level, root, files)
     except Exception as error:  # noqa: BLE001 - the instructor must see any set-up failure
-        results = error_results('The autograder is misconfigured ({0}: {1}); please tell your '
-                                'instructor.'.format(type(error).__name__, error))
-        _write_results(root, results)
-        print(results['output'])
-        return results, 1
+        return _failure(root, 'The autograder is misconfigured ({0}: {1}); your submission was not graded. Please tell '
+                              'your instructor.'.format(
+            type(error).__name__, error))
+    if refusal:
+        return _failure(root, 'The autograder refused to run your code, because {0}. Nothing was graded; '
+                              'please tell your instructor.'.format(refusal))
     found = find_submitted_notebook(root / 'submission', spec.notebook)
     if isinstance(found, str):
-        from autograder.grade import rejected_report
         report = rejected_report(spec, 'submission', spec.notebook, '', found)
     else:
-        from autograder.grade import grade_submission
-        report = grade_submission(found, spec, student='submission',
+        report = grade_submission(found, spec, student='submission', root=root / 'submission',
                                   display_path=str(found.relative_to(root / 'submission')))
+    changed = [path for path, digest in fingerprint(files).items() if before[path] != digest]
+    if changed:
+        return _failure(root, 'The autograder\'s own files changed while the submission ran ({0}); the '
+                              'result cannot be trusted and nothing was graded. Please tell your '
+                              'instructor.'.format(', '.join(changed[:3])))
     results = results_json(report, spec)
     _write_results(root, results)
     print('{0}: {1} {2:g} / {3:g} (isolation: {4}; grader: {5})'.format(
@@ -256,7 +452,10 @@ def run_in_container(root: Path) -> tuple[dict, int]:
 
 
 def main_in_container(argv: list[str]) -> int:
-    """`run_gradescope.py run --root DIR` or `run_gradescope.py fetch-data DIR`."""
+    """`run_gradescope.py run --root DIR` or `run_gradescope.py fetch-data DIR`.
+
+    Any failure of the harness itself still leaves a results.json saying so (exit 1).
+    """
     parser = argparse.ArgumentParser(prog='run_gradescope.py')
     commands = parser.add_subparsers(dest='command', required=True)
     run = commands.add_parser('run')
@@ -269,7 +468,12 @@ def main_in_container(argv: list[str]) -> int:
     if args.command == 'fetch-data':
         from autograder.course.data import main_data
         return main_data('fetch', str(args.folder))
-    _, status = run_in_container(args.root)
+    try:
+        _, status = run_in_container(args.root)
+    except Exception as error:  # noqa: BLE001 - Gradescope must show a failure, not a blank
+        traceback.print_exc()
+        _, status = _failure(args.root, 'The autograder itself failed ({0}); your submission was not graded. '
+                                        'Please tell your instructor.'.format(type(error).__name__))
     return status
 
 
@@ -285,9 +489,12 @@ def _python_files(package: Path):
 
 
 def _requirements() -> str:
-    import nbformat
-    import numpy
-    return 'numpy=={0}\nnbformat=={1}\n'.format(numpy.__version__, nbformat.__version__)
+    """The hash-pinned lock (numpy, nbformat and everything they import), for every supported Python."""
+    try:
+        return LOCK_FILE.read_text(encoding='utf-8')
+    except OSError as error:
+        raise GradescopeError('the dependency lock {0} is missing ({1}); run scripts/lock_gradescope.py'.format(
+            LOCK_FILE, error.strerror)) from error
 
 
 def _find_mnist(data_dir: Path | None) -> Path | None:
