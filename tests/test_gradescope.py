@@ -804,12 +804,12 @@ def in_jail(jail: Path, command: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get(UBUNTU_ROOT_ENV), reason='no Ubuntu 22.04 root; .ci/ubuntu-root makes one '
-                    '(set {0} to it)'.format(UBUNTU_ROOT_ENV))
+@pytest.mark.skipif(not os.environ.get(UBUNTU_ROOT_ENV), reason='no Ubuntu 22.04 root (Gradescope\'s base image; make one with '
+                    'debootstrap and set {0} to it)'.format(UBUNTU_ROOT_ENV))
 def test_the_zip_installs_and_grades_on_ubuntu_22_04(autograder_zip, spec):
     jail = Path(os.environ[UBUNTU_ROOT_ENV])
     if os.geteuid() != 0 or not (jail / 'proc' / 'self').exists():
-        pytest.skip('needs root and {0} with /proc mounted (.ci/ubuntu-root)'.format(jail))
+        pytest.skip('needs root and {0} with /proc, /sys and /dev mounted'.format(jail))
     root = jail / 'autograder'
     shutil.rmtree(root, ignore_errors=True)
     unpack_like_gradescope(autograder_zip, root)
