@@ -236,7 +236,7 @@ class LearningRulePlanner(TrainingCheck, TargetPlanner):
         return recipe
 
     def training_subject(self):
-        return '{0} training a 784-{1}-10 model'.format(self.class_name, self.spec.training.hidden_dim)
+        return '{0} training a {1} model'.format(self.class_name, self.model_name())
 
     def training_blame(self):
         return 'update_params is wrong'

@@ -75,7 +75,7 @@ class PenaltyPlanner(TrainingCheck, ObjectivePlanner):
                              penalties={'weights_penalty': penalty})]
 
     def training_subject(self):
-        return '{0} on the weights of a 784-{1}-10 model'.format(self.class_name, self.spec.training.hidden_dim)
+        return '{0} on the weights of a {1} model'.format(self.class_name, self.model_name())
 
     def training_blame(self):
         return 'grad is wrong'

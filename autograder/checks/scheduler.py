@@ -106,8 +106,7 @@ class SchedulerPlanner(TrainingCheck, TargetPlanner):
         return recipe
 
     def training_subject(self):
-        return '{0} driving gradient descent on a 784-{1}-10 model'.format(
-            self.class_name, self.spec.training.hidden_dim)
+        return '{0} driving gradient descent on a {1} model'.format(self.class_name, self.model_name())
 
     def training_blame(self):
         return 'update_learning_rule sets wrong rates'

@@ -74,9 +74,16 @@ class TrainingCheck:
             'error': 'CrossEntropySoftmaxError', 'layers': self.training_layers(),
         }
 
+    def model_name(self) -> str:
+        """The training model in words: '784-64-10', or its layers when the spec lists them."""
+        given = self.target.option('training_layers')
+        if given:
+            return ' - '.join(self.class_name if entry.get('class') == '$target' else str(entry.get('class'))
+                              for entry in given)
+        return '784-{0}-10'.format(self.spec.training.hidden_dim)
+
     def training_subject(self) -> str:
-        training = self.spec.training
-        return '{0} in a {1}-{2}-10 model'.format(self.class_name, 784, training.hidden_dim)
+        return '{0} in a {1} model'.format(self.class_name, self.model_name())
 
     def training_whole(self, check):
         training = self.spec.training
