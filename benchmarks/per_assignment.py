@@ -1,0 +1,97 @@
+"""Benchmark: the cost of grading one completed submission of every assignment.
+
+For each assignment under source/, a class of COUNT copies of the completed submission (the
+released notebook with the instructor's solution filled in) is graded by `grade_batch` at
+1 worker and at N workers (default 2), in this process, RUNS times each. Beside it, in the same
+run, the floor: a bare sandbox at the level the grader uses, starting Python and importing
+numpy (`exec_untrusted` on `import numpy` with no requests). The ratios to that floor are
+what issue 16 states its targets in (serial cost per submission at most 2.5x the floor), and
+the per-submission time at N workers is issue 12's and 13's figure (under 1 s, lab 7 under 2 s).
+
+Usage (MNIST in $MLP_DATA_DIR or ../shared/data/mnist):
+    python benchmarks/per_assignment.py [--count 6] [--runs 2] [--workers 2] [--assignment NAME ...]
+
+Nothing is asserted; the numbers are printed with the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from machine import blas_kernel, cpu_model, load_average
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_MNIST = REPO_ROOT.parent / 'shared' / 'data' / 'mnist'
+
+
+def bare_sandbox_seconds(spec, runs: int) -> tuple[float, str]:
+    """(median seconds, isolation level) of a sandbox that only imports numpy."""
+    from autograder.sandbox.isolation import exec_untrusted
+    seconds, level = [], ''
+    for _ in range(runs):
+        started = time.perf_counter()
+        outcome = exec_untrusted('import numpy\n', [], student_mlp_dir=spec.student_mlp_dir)
+        seconds.append(time.perf_counter() - started)
+        level = outcome.isolation
+    return statistics.median(seconds), level
+
+
+def class_seconds(spec, folder: Path, out_root: Path, workers: int, runs: int) -> list[float]:
+    """Wall-clock seconds per submission of grading `folder` afresh, one figure per run."""
+    from autograder import batch
+    submissions = batch.find_submissions([folder], spec.name)
+    per_submission = []
+    for run in range(runs):
+        out_dir = out_root / 'grades-{0}-{1}-{2}'.format(spec.name, workers, run)
+        started = time.perf_counter()
+        batch.grade_batch(spec, submissions, out_dir, workers=workers, progress=False)
+        per_submission.append((time.perf_counter() - started) / len(submissions))
+    return per_submission
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--count', type=int, default=6, help='completed submissions per class')
+    parser.add_argument('--runs', type=int, default=2)
+    parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument('--assignment', action='append', help='only these (repeatable)')
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO_ROOT))
+    os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+    if 'MLP_DATA_DIR' not in os.environ and SHARED_MNIST.is_dir():
+        os.environ['MLP_DATA_DIR'] = str(SHARED_MNIST)
+    from autograder.course.spec import list_assignments, load_spec
+    from autograder.demo import submission_notebook
+
+    print('machine: {0} cores, {1}; BLAS {2}'.format(os.cpu_count(), cpu_model(), blas_kernel()))
+    print('load average at start: {0}'.format(load_average()))
+    print('{0:<28} {1:>9} {2:>14} {3:>14} {4:>10} {5:>10}'.format(
+        'assignment', 'floor s', '1 worker s/sub', '{0} workers s/sub'.format(args.workers),
+        'serial/floor', ''))
+    with tempfile.TemporaryDirectory(prefix='mlp-per-assignment-') as work:
+        for name in args.assignment or list_assignments():
+            spec = load_spec(name)
+            folder = Path(work) / name
+            folder.mkdir()
+            notebook = submission_notebook(REPO_ROOT, name)
+            for k in range(args.count):
+                nbformat.write(notebook, str(folder / 'student{0}.ipynb'.format(k)))
+            floor, level = bare_sandbox_seconds(spec, 5)
+            serial = class_seconds(spec, folder, Path(work), 1, args.runs)
+            parallel = class_seconds(spec, folder, Path(work), args.workers, args.runs)
+            print('{0:<28} {1:>9.3f} {2:>14.3f} {3:>14.3f} {4:>10.1f}x  ({5}; min of {6} runs)'.format(
+                name, floor, min(serial), min(parallel), min(serial) / floor, level, args.runs))
+    print('load average at end: {0}'.format(load_average()))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
