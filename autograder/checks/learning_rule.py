@@ -28,7 +28,7 @@ from mlp import checks as compare
 from autograder.checks import diagnose, registry
 from autograder.checks.base import (
     TargetPlanner, Verdict, property_verdict, sequence_records, sequence_request, with_hint)
-from autograder.checks.training import TrainingCheck, affine_layer
+from autograder.checks.training import TrainingCheck
 
 PROPERTY_PARAM_SHAPES = ((3, 4), (3,))
 NOT_IN_PLACE = ('the parameter arrays given to initialise never change: update_params must update '
@@ -221,18 +221,12 @@ class LearningRulePlanner(TrainingCheck, TargetPlanner):
 
     # training -----------------------------------------------------------------------
 
-    def training_layers(self):
-        if self.target.option('training_layers'):
-            return super().training_layers()
-        training = self.spec.training
-        return [affine_layer(784, training.hidden_dim, training.init_scale),
-                {'class': 'SigmoidLayer', 'source': 'mlp.layers', 'kwargs': {}, 'init_scale': None},
-                affine_layer(training.hidden_dim, 10, training.init_scale)]
+    def default_training_layers(self):
+        return self.sigmoid_model()
 
     def training_recipe(self):
         recipe = super().training_recipe()
-        recipe['learning_rule'] = {'class': self.class_name, 'source': 'submission',
-                                   'kwargs': self.init_kwargs, 'reference_source': self.reference_source()}
+        recipe['learning_rule'] = self.student_piece()
         return recipe
 
     def training_subject(self):

@@ -17,7 +17,7 @@ import numpy as np
 
 from autograder.checks import diagnose, registry
 from autograder.checks.objective import ObjectivePlanner
-from autograder.checks.training import TrainingCheck, affine_layer
+from autograder.checks.training import TrainingCheck
 
 PROPERTY_SHAPE = (4, 5)
 GRADCHECK_SHAPE = (3, 4)
@@ -62,17 +62,8 @@ class PenaltyPlanner(TrainingCheck, ObjectivePlanner):
         return diagnose.diagnose_penalty_grad(self.class_name, args[0], self._coefficient(), got,
                                               self.expected('grad', args))
 
-    def training_layers(self):
-        if self.target.option('training_layers'):
-            return super().training_layers()
-        training = self.spec.training
-        penalty = {'class': self.class_name, 'source': 'submission', 'kwargs': self.init_kwargs,
-                   'reference_source': self.reference_source()}
-        return [affine_layer(784, training.hidden_dim, training.init_scale,
-                             penalties={'weights_penalty': penalty}),
-                {'class': 'SigmoidLayer', 'source': 'mlp.layers', 'kwargs': {}, 'init_scale': None},
-                affine_layer(training.hidden_dim, 10, training.init_scale,
-                             penalties={'weights_penalty': penalty})]
+    def default_training_layers(self):
+        return self.sigmoid_model(penalties={'weights_penalty': self.student_piece()})
 
     def training_subject(self):
         return '{0} on the weights of a {1} model'.format(self.class_name, self.model_name())

@@ -21,7 +21,7 @@ from mlp import checks as compare
 from autograder.checks import diagnose, oracle, registry
 from autograder.checks.base import (
     ResponseProblem, TargetPlanner, Verdict, sequence_records, sequence_request, with_hint)
-from autograder.checks.training import TrainingCheck, affine_layer
+from autograder.checks.training import TrainingCheck
 
 
 class _RateHolder:
@@ -91,18 +91,12 @@ class SchedulerPlanner(TrainingCheck, TargetPlanner):
 
         return [request], judge
 
-    def training_layers(self):
-        if self.target.option('training_layers'):
-            return super().training_layers()
-        training = self.spec.training
-        return [affine_layer(784, training.hidden_dim, training.init_scale),
-                {'class': 'SigmoidLayer', 'source': 'mlp.layers', 'kwargs': {}, 'init_scale': None},
-                affine_layer(training.hidden_dim, 10, training.init_scale)]
+    def default_training_layers(self):
+        return self.sigmoid_model()
 
     def training_recipe(self):
         recipe = super().training_recipe()
-        recipe['scheduler'] = {'class': self.class_name, 'source': 'submission',
-                               'kwargs': self.init_kwargs, 'reference_source': self.reference_source()}
+        recipe['scheduler'] = self.student_piece()
         return recipe
 
     def training_subject(self):

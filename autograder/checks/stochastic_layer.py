@@ -31,7 +31,7 @@ from autograder.checks import diagnose, registry
 from autograder.checks.base import (
     TargetPlanner, call_request, compare_or_verdict, mutated, property_verdict,
     returned, sequence_records, sequence_request, single)
-from autograder.checks.training import TrainingCheck, affine_layer
+from autograder.checks.training import TrainingCheck
 
 RNG_SEED = 20170214
 FRACTION_INPUTS = 50000
@@ -171,15 +171,8 @@ class StochasticLayerPlanner(TrainingCheck, TargetPlanner):
 
         return [request], judge
 
-    def training_layers(self):
-        if self.target.option('training_layers'):
-            return super().training_layers()
-        training = self.spec.training
-        return [affine_layer(784, training.hidden_dim, training.init_scale),
-                {'class': 'SigmoidLayer', 'source': 'mlp.layers', 'kwargs': {}, 'init_scale': None},
-                {'class': self.class_name, 'source': 'submission', 'kwargs': self.init_kwargs,
-                 'init_scale': None, 'stochastic': True, 'reference_source': self.reference_source()},
-                affine_layer(training.hidden_dim, 10, training.init_scale)]
+    def default_training_layers(self):
+        return self.sigmoid_model(self.student_piece(init_scale=None, stochastic=True))
 
     def training_blame(self):
         return 'fprop or bprop is wrong'

@@ -33,23 +33,44 @@ class TrainingCheck:
     training_follows_reference = True
 
     def training_layers(self) -> list[dict]:
-        """The model of the training run (recipe layers); kinds override the default.
+        """The model of the training run (recipe layers).
 
         A spec's ``training_layers`` wins: ``"class": "$target"`` stands for
         the student's class, other classes come from the student copy of
-        mlp. The default is the lab-3 model with the target as the hidden
-        activation.
+        mlp. Otherwise the kind's `default_training_layers`.
         """
-        training = self.spec.training
         given = self.target.option('training_layers')
         if given:
             return [self.recipe_layer(entry) for entry in given]
+        return self.default_training_layers()
+
+    def default_training_layers(self) -> list[dict]:
+        """The lab-3 model with the target as the hidden activation; kinds override it."""
+        training = self.spec.training
         return [
             affine_layer(784, training.hidden_dim, training.init_scale),
             {'class': self.class_name, 'source': 'submission', 'kwargs': self.init_kwargs,
              'init_scale': None},
             affine_layer(training.hidden_dim, 10, training.init_scale),
         ]
+
+    def student_piece(self, **extra) -> dict:
+        """The student's class as a recipe piece, with the reference that stands for it."""
+        piece = {'class': self.class_name, 'source': 'submission', 'kwargs': self.init_kwargs,
+                 'reference_source': self.reference_source()}
+        piece.update(extra)
+        return piece
+
+    def sigmoid_model(self, *middle: dict, **affine_extra) -> list[dict]:
+        """Affine(784, H) - Sigmoid - `middle` - Affine(H, 10): the model for pieces that are not activations.
+
+        `affine_extra` goes into both affine entries (e.g. ``penalties``).
+        """
+        training = self.spec.training
+        return [affine_layer(784, training.hidden_dim, training.init_scale, **affine_extra),
+                {'class': 'SigmoidLayer', 'source': 'mlp.layers', 'kwargs': {}, 'init_scale': None},
+                *middle,
+                affine_layer(training.hidden_dim, 10, training.init_scale, **affine_extra)]
 
     def recipe_layer(self, entry: dict) -> dict:
         if entry.get('class') == '$target':
