@@ -349,6 +349,11 @@ def write_example_submissions(course_root: Path, folder: Path,
         'frank_moved_cells': moved,
         'mallory_hostile': _with_solution(student, _HOSTILE),
     }
+    return _write_class(folder, notebooks, release_ids)
+
+
+def _write_class(folder: Path, notebooks: dict, release_ids: set[str]) -> list[Path]:
+    """Writes each notebook as <student>.ipynb with stable cell ids, then a file that is no notebook."""
     paths = []
     for name, notebook in notebooks.items():
         path = folder / '{0}.ipynb'.format(name)
@@ -368,15 +373,7 @@ def _write_assignment_class(course_root: Path, folder: Path, assignment: str) ->
                  'bob_untouched': student}
     for name, cell, _, _ in EXAMPLE_MISTAKES.get(assignment, []):
         notebooks['student_' + name] = _with_solution(student, solutions, cell)
-    paths = []
-    for name, notebook in notebooks.items():
-        path = folder / '{0}.ipynb'.format(name)
-        nbformat.write(_with_stable_cell_ids(notebook, name, release_ids), str(path))
-        paths.append(path)
-    broken = folder / 'oscar_not_a_notebook.ipynb'
-    broken.write_text('These are my answers, I could not get Jupyter to work.\n', encoding='utf-8')
-    paths.append(broken)
-    return paths
+    return _write_class(folder, notebooks, release_ids)
 
 
 def demo_course(source_root: Path, out: Path, assignment: str = DEMO_ASSIGNMENT) -> Path:
