@@ -413,8 +413,13 @@ def main_similarity(args) -> int:
     if missing:
         print('mlp-autograde: no such file or folder: {0}'.format(', '.join(missing)), file=sys.stderr)
         return 2
+    return _report_status(spec, args, args.workers or min(2, os.cpu_count() or 1))
+
+
+def _report_status(spec, args, workers: int) -> int:
+    """Makes and writes the report; the exit status (0, 2 for bad input, 3 when it cannot be written)."""
     try:
-        _run_and_report(spec, args, args.workers or min(2, os.cpu_count() or 1))
+        _run_and_report(spec, args, workers)
     except SimilarityError as error:
         print('mlp-autograde: {0}'.format(error), file=sys.stderr)
         return 2
@@ -433,15 +438,9 @@ def after_grading(spec, args, reports, summary) -> int:
     """
     from autograder.outputs import feedback_html
     from autograder.outputs import report as report_files
-    try:
-        _run_and_report(spec, args, min(2, os.cpu_count() or 1))
-    except SimilarityError as error:
-        print('mlp-autograde: {0}'.format(error), file=sys.stderr)
-        return 2
-    except OSError as error:
-        print('mlp-autograde: cannot write the similarity report to {0}: {1}'.format(args.out, error),
-              file=sys.stderr)
-        return 3
+    status = _report_status(spec, args, min(2, os.cpu_count() or 1))
+    if status:
+        return status
     page = feedback_html.summary_page(spec, reports, summary,
                                       links=(('similarity.html', 'Shared code: the similarity report'),))
     report_files.write_atomic(Path(args.out) / 'summary.html', page)
