@@ -41,7 +41,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from machine import cpu_model, load_average  # noqa: E402
-from training_speed import blas_description, coretype_note  # noqa: E402
+from machine import blas_description  # noqa: E402
+from training_speed import coretype_note  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO_ROOT.parent / 'shared' / 'data' / 'mnist'

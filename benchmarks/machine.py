@@ -8,6 +8,10 @@ script prints the load average at the start and at the end.
 
 from __future__ import annotations
 
+import ctypes
+import glob
+import os
+
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo, or 'unknown CPU'."""
@@ -30,37 +34,46 @@ def load_average() -> str:
         return 'n/a'
 
 
-def blas_kernel(env=None) -> str:
-    """The OpenBLAS build and core kernel numpy runs with (e.g. 'OpenBLAS 0.3.31 ... SkylakeX').
+def blas_description() -> str:
+    """numpy's BLAS library, version and the kernel (core type) OpenBLAS chose at run time."""
+    try:
+        from threadpoolctl import threadpool_info
+        infos = [info for info in threadpool_info() if info.get('user_api') == 'blas']
+        if infos:
+            info = infos[0]
+            return '{0} {1}, kernel {2}, {3} thread(s) (threadpoolctl)'.format(
+                info.get('internal_api'), info.get('version'), info.get('architecture'),
+                info.get('num_threads'))
+    except ImportError:
+        pass
+    import numpy as np
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__) + '.libs', '*openblas*.so*'))
+    for path in libs:
+        library = ctypes.CDLL(path)
+        for prefix, suffix in (('scipy_openblas_', '64_'), ('scipy_openblas_', ''), ('openblas_', '')):
+            try:
+                corename = getattr(library, prefix + 'get_corename' + suffix)
+                config = getattr(library, prefix + 'get_config' + suffix)
+                threads = getattr(library, prefix + 'get_num_threads' + suffix)
+            except AttributeError:
+                continue
+            corename.restype = config.restype = ctypes.c_char_p
+            return '{0}: {1}, kernel {2}, {3} thread(s)'.format(
+                os.path.basename(path), config().decode(), corename().decode(), threads())
+    return 'unknown (no threadpoolctl, no OpenBLAS bundled with numpy)'
 
-    Read through ctypes from the OpenBLAS library that numpy loaded, in a fresh interpreter
-    started with this environment, so that OPENBLAS_CORETYPE and thread settings apply as they
-    would to the grader (`env`: that interpreter's environment, this one's by default).
-    'unknown' when numpy is not built on OpenBLAS.
+
+def blas_kernel(env=None) -> str:
+    """`blas_description()` as a fresh interpreter started with `env` sees it.
+
+    OPENBLAS_CORETYPE and the thread settings apply at start-up, so a benchmark that sets them
+    for the grader's children asks a child like them (`env`: this environment by default).
     """
     import subprocess
     import sys
-    probe = '''
-import ctypes, glob, os
-import numpy
-libs = glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs", "libscipy_openblas*"))
-libs += glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs", "libopenblas*"))
-for path in libs:
-    lib = ctypes.CDLL(path)
-    for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""), ("openblas_", "")):
-        try:
-            config = getattr(lib, prefix + "get_config" + suffix)
-            core = getattr(lib, prefix + "get_corename" + suffix)
-            threads = getattr(lib, prefix + "get_num_threads" + suffix)
-        except AttributeError:
-            continue
-        config.restype = core.restype = ctypes.c_char_p
-        print(config().decode(), core().decode(), "threads", threads())
-        raise SystemExit
-print("unknown")
-'''
+    probe = 'import sys; sys.path.insert(0, {0!r}); from machine import blas_description; print(blas_description())'
     try:
-        return subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True,
-                              timeout=60, env=env).stdout.strip() or 'unknown'
+        return subprocess.run([sys.executable, '-c', probe.format(os.path.dirname(os.path.abspath(__file__)))],
+                              capture_output=True, text=True, timeout=60, env=env).stdout.strip() or 'unknown'
     except (OSError, subprocess.SubprocessError):
         return 'unknown'

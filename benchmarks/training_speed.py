@@ -38,15 +38,13 @@ for _name in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(_name, '1')
 
 import argparse  # noqa: E402 - the thread settings must come before numpy loads
-import ctypes  # noqa: E402
-import glob  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from machine import cpu_model, load_average  # noqa: E402
+from machine import blas_description, cpu_model, load_average  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO_ROOT.parent / 'shared' / 'data' / 'mnist'
@@ -58,34 +56,6 @@ MODELS = {'affine+softmax': (784, 10), 'sigmoid 784-100-100-10': (784, 100, 100,
 
 
 # --- the BLAS in use ----------------------------------------------------------------------
-
-
-def blas_description() -> str:
-    """numpy's BLAS library, version and the kernel (core type) OpenBLAS chose at run time."""
-    try:
-        from threadpoolctl import threadpool_info
-        infos = [info for info in threadpool_info() if info.get('user_api') == 'blas']
-        if infos:
-            info = infos[0]
-            return '{0} {1}, kernel {2}, {3} thread(s) (threadpoolctl)'.format(
-                info.get('internal_api'), info.get('version'), info.get('architecture'),
-                info.get('num_threads'))
-    except ImportError:
-        pass
-    libs = glob.glob(os.path.join(os.path.dirname(np.__file__) + '.libs', '*openblas*.so*'))
-    for path in libs:
-        library = ctypes.CDLL(path)
-        for prefix, suffix in (('scipy_openblas_', '64_'), ('scipy_openblas_', ''), ('openblas_', '')):
-            try:
-                corename = getattr(library, prefix + 'get_corename' + suffix)
-                config = getattr(library, prefix + 'get_config' + suffix)
-                threads = getattr(library, prefix + 'get_num_threads' + suffix)
-            except AttributeError:
-                continue
-            corename.restype = config.restype = ctypes.c_char_p
-            return '{0}: {1}, kernel {2}, {3} thread(s)'.format(
-                os.path.basename(path), config().decode(), corename().decode(), threads())
-    return 'unknown (no threadpoolctl, no OpenBLAS bundled with numpy)'
 
 
 def coretype_note() -> str:
