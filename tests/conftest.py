@@ -15,10 +15,20 @@ it starts read it).
 
 `demo_class` is the demo's class of lab 3 (autograder/demo.py), written once
 per test module.
+
+`reachable_tmp` makes private temporary folders for tests that point the
+grader's TMPDIR at one (to look for leftovers or for a child's folder). pytest's
+own folders are owner-only (0700), and a root grader drops the child to an
+unprivileged uid that could not pass through them, so the grader would make its
+sandbox trees elsewhere (`isolation.sandbox_parent`) and the test would look in
+the wrong place. These folders lie where every uid can reach them and are
+removed at the end of the session.
 """
 
 import os
 import pathlib
+import shutil
+import tempfile
 import warnings
 from contextlib import contextmanager
 
@@ -109,3 +119,30 @@ def _strict_floats():
 def strict_floats():
     """The `_strict_floats` context manager: `with strict_floats(): ...`."""
     return _strict_floats
+
+
+class ReachableTempFactory:
+    """Makes temporary folders that any uid may pass through (see the module docstring)."""
+
+    def __init__(self):
+        self._made = []
+
+    def mktemp(self, name):
+        """A new empty folder, mode 0755, in a shared temporary folder; its name starts with ``name``."""
+        from autograder.sandbox.isolation import sandbox_parent
+
+        folder = pathlib.Path(tempfile.mkdtemp(prefix='mlp-test-{0}-'.format(name), dir=sandbox_parent()))
+        folder.chmod(0o755)
+        self._made.append(folder)
+        return folder
+
+    def remove_all(self):
+        for folder in self._made:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def reachable_tmp():
+    factory = ReachableTempFactory()
+    yield factory
+    factory.remove_all()

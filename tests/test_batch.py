@@ -27,9 +27,9 @@ def spec():
 
 
 @pytest.fixture(scope='module')
-def private_tmp(tmp_path_factory):
+def private_tmp(reachable_tmp):
     """A private temporary folder for everything the grader creates (checked for leftovers)."""
-    folder = tmp_path_factory.mktemp('grader-tmp')
+    folder = reachable_tmp.mktemp('grader-tmp')
     previous = tempfile.tempdir
     tempfile.tempdir = str(folder)
     yield folder

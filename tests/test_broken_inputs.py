@@ -190,13 +190,13 @@ def build_files(course_root: Path, folder: Path, canary: Path) -> dict[str, Expe
 
 
 @pytest.fixture(scope='module')
-def graded(tmp_path_factory, mnist_dir):
+def graded(tmp_path_factory, mnist_dir, reachable_tmp):
     """The broken class graded in one batch (two workers), and the solution graded alone."""
     course_root = REPO_ROOT
     spec = load_spec(LAB3, course_root)
     base = tmp_path_factory.mktemp('broken')
-    folder, alone_folder, private_temp = base / 'class', base / 'alone', base / 'tmp'
-    for path in (folder, alone_folder, private_temp):
+    folder, alone_folder, private_temp = base / 'class', base / 'alone', reachable_tmp.mktemp('broken')
+    for path in (folder, alone_folder):
         path.mkdir()
     canary = base / 'canary'
     canary.mkdir()

@@ -127,6 +127,30 @@ def test_training_plot_needs_data():
     assert feedback_html.training_plot({'student_errors': [float('inf')]}) == ''
 
 
+def test_curves_that_match_to_the_eye_share_one_drawing(monkeypatch):
+    """A class of correct runs (the reference run up to rounding) draws its plot once, not per student."""
+    drawn = []
+    real = feedback_html._png_data_uri
+    monkeypatch.setattr(feedback_html, '_png_data_uri', lambda figure: drawn.append(1) or real(figure))
+    feedback_html._training_plot_of.cache_clear()
+    reference = [2.30251, 0.61, 0.4137, 0.35]
+    runs = [[value * (1 + k * 1e-12) for value in reference] for k in range(5)]
+    uris = {feedback_html.training_plot({'student_errors': run, 'reference_errors': reference}) for run in runs}
+    assert len(uris) == 1 and len(drawn) == 1
+    assert_png(uris.pop())
+
+
+def test_curves_that_differ_get_their_own_drawing():
+    """The sharing never shows one student another's curve: any visible difference is drawn anew."""
+    reference = [2.30251, 0.61, 0.4137, 0.35]
+    slower = [2.30251, 0.65, 0.4137, 0.35]
+    one_epoch_less = reference[:-1]
+    uris = [feedback_html.training_plot({'student_errors': run, 'reference_errors': reference})
+            for run in (reference, slower, one_epoch_less)]
+    assert len(set(uris)) == 3
+    assert feedback_html.training_plot({'student_errors': reference}) not in uris  # no reference curve
+
+
 def test_rejected_submission_says_why():
     page = feedback_html.student_page(report_with([], status='rejected', error='not JSON ' + HOSTILE))
     assert 'could not be graded' in page

@@ -283,15 +283,15 @@ def _grade(spec, folder: Path, out_dir: Path, level: str, limits: Limits, monkey
             batch.grade_batch(spec, submissions, out_dir, workers=1, limits=limits, progress=False)
 
 
-def hostile_run(level: str, course_root: Path, tmp_path_factory) -> HostileRun:
+def hostile_run(level: str, course_root: Path, tmp_path_factory, reachable_tmp) -> HostileRun:
     """Grade (once per session) the hostile class at ``level``; see the module docstring."""
     if level in _RUNS:
         return _RUNS[level]
     spec = load_spec(LAB3, course_root)
     base = tmp_path_factory.mktemp('hostile-' + level)
     honest_dir, class_dir, out_dir = base / 'honest', base / 'class', base / 'grades'
-    private_temp = base / 'tmp'
-    for folder in (honest_dir, class_dir, private_temp):
+    private_temp = reachable_tmp.mktemp('hostile-' + level)
+    for folder in (honest_dir, class_dir):
         folder.mkdir()
     listeners = Listeners(base, level)
     counter = len(_RUNS) + 1
@@ -347,8 +347,8 @@ def hostile_run(level: str, course_root: Path, tmp_path_factory) -> HostileRun:
 
 
 @pytest.fixture(scope='session', params=AVAILABLE_LEVELS)
-def run(request, course_root, data_environment, tmp_path_factory) -> HostileRun:
-    return hostile_run(request.param, course_root, tmp_path_factory)
+def run(request, course_root, data_environment, tmp_path_factory, reachable_tmp) -> HostileRun:
+    return hostile_run(request.param, course_root, tmp_path_factory, reachable_tmp)
 
 
 def report_text(report: dict) -> str:
@@ -446,13 +446,13 @@ for _level in AVAILABLE_LEVELS:
 
 @pytest.mark.parametrize('level, name, placement', _CASES)
 def test_attack_gains_nothing_and_is_explained(level, name, placement, course_root, data_environment,
-                                               tmp_path_factory):
+                                               tmp_path_factory, reachable_tmp):
     if name != COMBINED:
         reason = skip_reason(catalogue.BY_NAME[name], level)
         if reason:
             pytest.skip(reason)
     student = student_id(name, placement)
-    run = hostile_run(level, course_root, tmp_path_factory)
+    run = hostile_run(level, course_root, tmp_path_factory, reachable_tmp)
     if student not in run.fixtures:
         pytest.skip('tried in its first placement only below the strongest level ({0})'.format(STRONGEST)
                     if name != COMBINED else 'no combinable attack runs at {0}'.format(level))

@@ -275,7 +275,12 @@ def _own_prefix_interpreter(folder: Path) -> tuple[Path, Path]:
             (stdlib / entry.name).symlink_to(entry)
     python = folder / 'bin' / version
     shutil.copy2(os.path.realpath(sys.executable), python)
-    return python, stdlib / 'site-packages'
+    # Its own idea of where packages go: lib/pythonX.Y/site-packages for a python.org build,
+    # local/lib/pythonX.Y/dist-packages for Debian's patched interpreter.
+    listed = subprocess.run([str(python), '-I', '-c', 'import json, site; print(json.dumps(site.getsitepackages()))'],
+                            capture_output=True, text=True, check=True, timeout=60).stdout
+    own = [Path(path) for path in json.loads(listed) if Path(path).is_relative_to(folder)]
+    return python, own[0]
 
 
 def _run(python: Path, notebooks: dict, *, course_root: Path, path_first=(), cwd: Path,

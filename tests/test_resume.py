@@ -61,9 +61,9 @@ def environment(mnist_dir: Path, temp: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope='module')
-def uninterrupted(a_class, mnist_dir, tmp_path_factory):
+def uninterrupted(a_class, mnist_dir, tmp_path_factory, reachable_tmp):
     out_dir = tmp_path_factory.mktemp('uninterrupted') / 'grades'
-    temp = tmp_path_factory.mktemp('uninterrupted-tmp')
+    temp = reachable_tmp.mktemp('uninterrupted')
     subprocess.run(grade_command(a_class, out_dir, 2), env=environment(mnist_dir, temp), check=True,
                    stdout=subprocess.DEVNULL, timeout=DEADLINE_SECONDS)
     assert list(temp.iterdir()) == []
@@ -72,10 +72,9 @@ def uninterrupted(a_class, mnist_dir, tmp_path_factory):
 
 @pytest.mark.parametrize('workers', [2, 1])
 def test_sigkill_mid_batch_leaves_nothing_behind_and_a_rerun_completes_it(
-        workers, a_class, uninterrupted, mnist_dir, tmp_path):
+        workers, a_class, uninterrupted, mnist_dir, tmp_path, reachable_tmp):
     out_dir = tmp_path / 'grades'
-    temp = tmp_path / 'tmp'
-    temp.mkdir()
+    temp = reachable_tmp.mktemp('interrupted')
     env = environment(mnist_dir, temp)
     grader = subprocess.Popen(grade_command(a_class, out_dir, workers), env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -597,7 +597,10 @@ def test_the_student_mlp_copy_cannot_be_modified_by_a_submission(student_mlp_dir
     """
     before = (student_mlp_dir / "mlp" / "layers.py").read_text()
     outcome = run(source, [call("v", "vandalise", None, np.ones(1))], student_mlp_dir, "rlimits")
-    assert outcome.responses["v"].status == "ok"  # it wrote to its private copy
+    if sandbox.student_uid("rlimits") == sandbox.SANDBOX_UID:
+        assert "PermissionError" in outcome.responses["v"].message  # its copy is read-only to it
+    else:
+        assert outcome.responses["v"].status == "ok"  # it wrote to its private copy
     assert (student_mlp_dir / "mlp" / "layers.py").read_text() == before
 
 
@@ -1101,15 +1104,16 @@ exec_untrusted(source, [Request({{"type": "call", "id": "a", "target": "spin", "
 
 
 @per_level
-def test_children_die_with_the_grader(student_mlp_dir, level, tmp_path):
+def test_children_die_with_the_grader(student_mlp_dir, level, tmp_path, reachable_tmp):
     """Killing the grading process with SIGKILL (no clean-up code runs) still ends the child."""
     marker = f"{5000 + os.getpid() % 1000}.{AVAILABLE_LEVELS.index(level) + 1}"
-    private_tmp = tmp_path / f"grader-tmp-{level}"
-    private_tmp.mkdir()
+    private_tmp = reachable_tmp.mktemp(f"grader-tmp-{level}")
     # The child signals that the student's code is running: by a file where the file system is
     # shared, by a `sleep` grandchild where a pid namespace will take it down (not under rlimits,
     # where a grandchild has no parent-death signal).
-    flag = str(tmp_path / "spinning") if level != "bwrap" else ""
+    flag_folder = reachable_tmp.mktemp(f"flag-{level}")
+    flag_folder.chmod(0o1777)  # the child may run as an unprivileged uid
+    flag = str(flag_folder / "spinning") if level != "bwrap" else ""
     spawn = level != "rlimits"
     script = tmp_path / "grader.py"
     script.write_text(GRADER_SCRIPT.format(spawn=spawn, flag=flag, marker=marker, level=level))
@@ -1154,11 +1158,71 @@ def test_caller_mistakes_raise_value_error(student_mlp_dir, tmp_path):
         exec_untrusted("", [Request({"id": "a", "type": "setup"})], student_mlp_dir=student_mlp_dir)
 
 
-def test_a_child_that_cannot_start_is_a_harness_error(student_mlp_dir, monkeypatch):
-    """A sandbox that cannot start is the machine's failure, never the submission's (issue 10, class 9)."""
-    monkeypatch.setattr(sandbox, "_interpreter", lambda: "/nonexistent/python")
+@per_level
+@pytest.mark.parametrize("interpreter", ["/nonexistent/python", "/bin/false"])
+def test_a_child_that_cannot_start_is_a_harness_error(student_mlp_dir, monkeypatch, level, interpreter):
+    """A sandbox that cannot start is the machine's failure, never the submission's (issue 10, class 9).
+
+    At every level, also where a wrapper (bwrap, unshare, setpriv) starts but
+    cannot run the interpreter, or the interpreter ends before the runner is
+    ready: the runner's ready frame, sent before any student code, tells the two apart.
+    """
+    sandbox.student_uid(level)  # probe the uid drop with the real interpreter first
+    monkeypatch.setattr(sandbox, "_interpreter", lambda: interpreter)
     with pytest.raises(sandbox.SandboxUnavailable, match="could not be started"):
-        exec_untrusted("x = 1", [call("a", "T", "f")], student_mlp_dir=student_mlp_dir, isolation="rlimits")
+        exec_untrusted("x = 1", [call("a", "T", "f")], student_mlp_dir=student_mlp_dir, isolation=level)
+
+
+def test_a_submission_that_ends_its_own_process_is_not_a_harness_error(student_mlp_dir):
+    """The ready frame comes before the student's code: ending the process while loading is theirs."""
+    outcome = run("import os\nos._exit(3)\n", [call("a", "T", "f")], student_mlp_dir, BEST_LEVEL)
+    assert not outcome.setup.ok
+    assert outcome.responses["a"].status == "crashed"
+    assert "exit status 3" in outcome.responses["a"].message
+
+
+def test_sandbox_trees_are_made_where_the_child_uid_can_reach_them(tmp_path, reachable_tmp, monkeypatch):
+    """An owner-only TMPDIR (pam_tmpdir's /tmp/user/0, pytest's folders) is not used by a root grader."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (private / "inner").mkdir(mode=0o755)  # open itself, but below a closed folder
+    monkeypatch.setattr(tempfile, "tempdir", str(private / "inner"))
+    parent = sandbox.sandbox_parent()
+    if os.geteuid() == 0:
+        assert parent != str(private / "inner")
+        assert sandbox._reachable_by_everyone(parent)
+    else:
+        assert parent == str(private / "inner")  # the child runs as the grader's uid anyway
+    assert not sandbox._reachable_by_everyone(str(private / "inner"))
+    open_folder = reachable_tmp.mktemp("open")
+    monkeypatch.setattr(tempfile, "tempdir", str(open_folder))
+    assert sandbox.sandbox_parent() == str(open_folder)
+    assert sandbox._reachable_by_everyone(str(open_folder))
+
+
+WHERE_SOURCE = PROBE_SOURCE + """
+    def where(x):
+        raise RuntimeError("cwd=" + os.getcwd())
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid drop happens only where the grader is root")
+@pytest.mark.parametrize("level", [level for level in AVAILABLE_LEVELS if level != "bwrap"])
+def test_a_root_grader_with_a_private_tmpdir_still_drops_the_child(student_mlp_dir, tmp_path, monkeypatch, level):
+    """The bug this guards: the dropped child could not read its runner below a 0700 TMPDIR."""
+    if not sandbox._uid_drop_works_in(sandbox.sandbox_parent()):
+        pytest.skip("this interpreter or numpy is not readable by the sandbox uid")
+    private = tmp_path / "private-tmp"
+    private.mkdir(mode=0o700)
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    outcome = run(WHERE_SOURCE, [call("who", "identity", None, args=[0]), call("where", "where", None, args=[0])],
+                  student_mlp_dir, level)
+    assert outcome.setup.ok, outcome.setup.message
+    assert outcome.responses["who"].returned[0][0] == sandbox.SANDBOX_UID
+    work = outcome.responses["where"].message.split("cwd=", 1)[1].split()[0]
+    assert not work.startswith(str(private))
+    assert not os.path.exists(work)  # the tree is removed as usual
+    assert list(private.iterdir()) == []
 
 
 def test_detect_isolation_returns_the_strongest_working_level():

@@ -240,11 +240,10 @@ def growth(values: list[int]) -> int:
 
 
 @pytest.fixture(scope='module')
-def soak(tmp_path_factory, mnist_dir):
+def soak(tmp_path_factory, mnist_dir, reachable_tmp):
     root = tmp_path_factory.mktemp('soak')
     kinds = write_soak_class(root / 'class')
-    temp = root / 'tmp'
-    temp.mkdir()
+    temp = reachable_tmp.mktemp('soak')
     env = dict(os.environ, MLP_DATA_DIR=str(mnist_dir), TMPDIR=str(temp))
     env.pop('MLP_COURSE_ROOT', None)
     out_dir = root / 'grades'

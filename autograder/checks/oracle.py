@@ -125,7 +125,8 @@ def mnist_subset(num_train: int, num_eval: int):
     Returns:
         (train_inputs (N, 784), train_targets one-of-k (N, 10), eval_inputs
         (M, 784), eval_labels (M,)), the first N training and first M
-        validation images, as float64.
+        validation images, as float64, read-only (the same arrays for every
+        call, and for every child: see `autograder.sandbox.shared_memory`).
 
     Raises:
         OracleError: MNIST is not available; the message names the fix.
@@ -141,7 +142,10 @@ def mnist_subset(num_train: int, num_eval: int):
     eval_labels = leading_rows(valid_path, 'targets', num_eval).astype(int)
     train_targets = np.zeros((num_train, 10))
     train_targets[np.arange(num_train), train_labels] = 1.
-    return train_inputs, train_targets, eval_inputs, eval_labels
+    subset = (train_inputs, train_targets, eval_inputs, eval_labels)
+    for array in subset:  # cached and shared with every child: never changed again
+        array.flags.writeable = False
+    return subset
 
 
 def _resolve_reference_class(class_name: str, source: str):

@@ -122,7 +122,7 @@ class TrainingCheck:
             return [], unavailable
         header = dict(recipe, type='train', id=request_id)
         request = Request(header=header, arrays=[train_inputs, train_targets, eval_inputs],
-                          timeout=TRAINING_REQUEST_SECONDS)
+                          timeout=TRAINING_REQUEST_SECONDS, shared=True)
         what = self.training_subject()
         follows = self.training_follows_reference
 

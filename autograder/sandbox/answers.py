@@ -134,6 +134,17 @@ def answer_bound_bytes(request: Any) -> int:
     return ANSWER_FACTOR * sent + ANSWER_SLACK_BYTES
 
 
+def ready_acceptor() -> Acceptor:
+    """The acceptor of the runner's first frame, ``{"type": "ready"}``, sent before any student code runs."""
+
+    def accept(header: dict, shapes: list[tuple[int, ...]]) -> str | None:
+        if header != {"type": "ready"} or shapes:
+            return "a first frame that is not the runner's ready signal"
+        return None
+
+    return accept
+
+
 def setup_acceptor() -> Acceptor:
     """The acceptor of the reply to a setup request (no arrays, known keys)."""
 

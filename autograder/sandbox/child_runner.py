@@ -59,6 +59,14 @@ to the student's prints). One response, flushed, per request:
   train_error_per_epoch (num_epochs,)]``.
 * ``{"type": "exit"}`` (or the end of stdin) ends the loop.
 
+Before reading the first request the runner sends ``{"type": "ready"}``: no
+student code has run yet, so a child that ends before it is a broken
+sandbox, never a submission's failure. A request may carry ``"shared":
+[{"fd", "shape"}]`` instead of inline arrays: float64 arrays in sealed
+memory files the child inherited (``autograder/sandbox/shared_memory.py``);
+each is copied into the child's own memory, so the code sees ordinary
+writable arrays.
+
 Nothing here is trusted by the grader: a hostile submission can rewrite this
 module's state or write to the response descriptor itself. The grader
 validates every frame, so this file only has to be correct for honest code.
@@ -70,6 +78,8 @@ import importlib
 import importlib.util
 import json
 import linecache
+import math
+import mmap
 import os
 import sys
 import traceback
@@ -92,6 +102,20 @@ SUBMISSION_MODULE = "submission"
 
 class RequestError(Exception):
     """The grader's request is malformed (a harness bug, not the student's)."""
+
+
+def _shared_arrays(descriptors):
+    """Private copies of the float64 arrays held in inherited (sealed) memory files."""
+    import numpy as np
+
+    copies = []
+    for descriptor in descriptors:
+        shape = tuple(int(n) for n in descriptor["shape"])
+        with mmap.mmap(int(descriptor["fd"]), math.prod(shape) * 8, prot=mmap.PROT_READ) as mapped:
+            view = np.frombuffer(mapped, dtype="<f8")
+            copies.append(view.reshape(shape).copy())
+            del view  # releases the buffer, so the mapping can close
+    return copies
 
 
 class ResultError(Exception):
@@ -119,6 +143,8 @@ def main(argv):
     wire = _load_runner_module(runner_dir, "wire")
     recipes = _load_runner_module(runner_dir, "recipes")
     runner = Runner(wire, [str(d) for d in config.get("student_dirs", [])], recipes)
+    # Before any student code: the parent knows from here on that the sandbox itself works.
+    wire.write_frame(response_stream, {"type": "ready"}, [])
     while True:
         try:
             header, arrays = wire.read_frame(
@@ -230,6 +256,8 @@ class Runner:
         """
         kind = header.get("type")
         try:
+            if "shared" in header:
+                arrays = list(arrays) + _shared_arrays(header.pop("shared"))
             if kind == "setup":
                 return self.setup(header), []
             if kind == "call":

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from autograder.results import HarnessError
-from autograder.sandbox import answers, host_view, wire
+from autograder.sandbox import answers, host_view, shared_memory, wire
 from autograder.sandbox.limits import Limits
 
 logger = logging.getLogger(__name__)
@@ -125,12 +125,18 @@ class Request:
             :func:`exec_untrusted` answers every non-hidden request before
             the first hidden one is sent, and marks every response the
             sandbox gives from then on as ``tainted``.
+        shared: Its arrays are the same large, read-only, public data for
+            every submission (the training set): they reach the child in
+            sealed memory files (:mod:`autograder.sandbox.shared_memory`)
+            instead of the pipe, where the system allows. The child sees
+            the same arrays either way.
     """
 
     header: dict
     arrays: list[np.ndarray] = field(default_factory=list)
     timeout: float | None = None
     hidden: bool = False
+    shared: bool = False
 
     @property
     def id(self) -> str:
@@ -383,9 +389,10 @@ def exec_untrusted(
     remaining += [request for request in requests if request.hidden]
     tainted = False  # whether a hidden request has been sent
     budget = answers.ResponseBudget(limits.total_response_bytes)  # all children of this submission
+    sealed = _sealed_arrays(requests)
     with _SandboxDirs(mlp_package, level) as dirs:
         while True:
-            child = _Child(level, dirs, limits, stdout, stderr, budget)
+            child = _Child(level, dirs, limits, stdout, stderr, budget, sealed)
             try:
                 child_setup, failure = child.start_and_setup(source)
                 if not tainted and (setup is None or not setup.ok):
@@ -407,10 +414,10 @@ def exec_untrusted(
                     if child.broken:
                         break
                 if not remaining:
-                    if not child.broken:
-                        child.finish()
                     break
             finally:
+                # Also when every request is answered: nothing the child could still do is
+                # wanted, and killing it saves the interpreter's tear-down (tens of ms).
                 child.kill()
             if restarts >= limits.max_restarts:
                 for request in remaining:
@@ -433,6 +440,17 @@ def exec_untrusted(
     )
 
 
+def _sealed_arrays(requests: list[Request]) -> dict[str, list[shared_memory.SealedArray]]:
+    """The sealed memory files of each shared request whose arrays can all be shared, by request id."""
+    sealed = {}
+    for request in requests:
+        if request.shared and request.arrays:
+            files = [shared_memory.seal(array) for array in request.arrays]
+            if all(file is not None for file in files):
+                sealed[request.id] = files
+    return sealed
+
+
 def _check_requests(requests: list[Request]) -> None:
     seen = set()
     for request in requests:
@@ -443,8 +461,9 @@ def _check_requests(requests: list[Request]) -> None:
             raise ValueError(f"duplicate request id {request_id!r}")
         if request.header.get("type") not in ("call", "sequence", "train"):
             raise ValueError(f"request {request_id!r}: 'type' must be 'call', 'sequence' or 'train'")
-        if "arrays" in request.header:
-            raise ValueError(f"request {request_id!r}: the header key 'arrays' is reserved")
+        for reserved in ("arrays", "shared"):
+            if reserved in request.header:
+                raise ValueError(f"request {request_id!r}: the header key {reserved!r} is reserved")
         try:
             json.dumps(request.header, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -473,10 +492,12 @@ class _Child:
 
     def __init__(self, level: str, dirs: _SandboxDirs, limits: Limits,
                  stdout: _CappedCapture, stderr: _CappedCapture,
-                 budget: answers.ResponseBudget | None = None) -> None:
+                 budget: answers.ResponseBudget | None = None,
+                 sealed: dict[str, list[shared_memory.SealedArray]] | None = None) -> None:
         self.budget = budget if budget is not None else answers.ResponseBudget(limits.total_response_bytes)
         # What the reply in flight may be, judged before its arrays are read (set per request).
         self.accept: answers.Acceptor = answers.setup_acceptor()
+        self.sealed = sealed or {}  # request id -> its arrays' sealed files, inherited by the child
         self.level = level
         self.dirs = dirs
         self.limits = limits
@@ -498,6 +519,7 @@ class _Child:
             self._start()
         except (OSError, subprocess.SubprocessError) as exc:
             raise SandboxUnavailable(f"the sandbox could not be started ({self.level}): {exc}") from exc
+        self._await_ready()
         self.accept = answers.setup_acceptor()
         self._send({"type": "setup", "source": source, "filename": "submission.py"}, [])
         item = self._receive(min(time.monotonic() + self.limits.setup_seconds, self.deadline))
@@ -519,6 +541,32 @@ class _Child:
             return SetupResult(False, message=message), _Failure("error", message)
         return setup, None
 
+    def _await_ready(self) -> None:
+        """Wait for the runner's ready frame, sent before it reads the student's code.
+
+        Whatever stops a child before that frame (an interpreter, runner or
+        numpy the sandbox cannot reach or read, a wrapper that cannot exec, a
+        mount bwrap refuses) is the machine's failure, not the submission's.
+
+        Raises:
+            SandboxUnavailable: If the child ended, timed out or sent anything else first.
+        """
+        self.accept = answers.ready_acceptor()
+        item = self._receive(min(time.monotonic() + self.limits.setup_seconds, self.deadline))
+        if isinstance(item, tuple):
+            return
+        self.broken = True
+        self.kill()
+        if isinstance(item, answers.Rejected):
+            reason = item.reason
+        elif item.status == "timeout":
+            reason = f"the runner was not ready within {self.limits.setup_seconds:g} s"
+        else:
+            reason = f"the runner ended before it was ready (exit status {self.process.poll()})"
+        detail = self.stderr.text().strip()[-300:]
+        raise SandboxUnavailable(f"the sandbox could not be started ({self.level}): {reason}"
+                                 + (f"; its error output ends: {detail}" if detail else ""))
+
     def _start(self) -> None:
         response_read, response_write = os.pipe()
         try:
@@ -538,7 +586,8 @@ class _Child:
             self.process = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(response_write,), cwd=self.dirs.work,
+                pass_fds=(response_write, *sorted({file.fd for files in self.sealed.values() for file in files})),
+                cwd=self.dirs.work,
                 env=_child_environment(self.dirs.inside(self.dirs.work, self.level)),
                 start_new_session=True,
                 preexec_fn=_limit_setter(self.limits, os.getpid(), self.level),
@@ -560,15 +609,6 @@ class _Child:
                                   name=f"sandbox-{target.__name__}")
         thread.start()
         self._threads.append(thread)
-
-    def finish(self) -> None:
-        """Ask the child to exit and give it a moment to do so."""
-        self._send({"type": "exit"}, [])
-        self._outbox.put(None)
-        try:
-            self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            pass
 
     def kill(self) -> None:
         """Kill the child's whole process group and stop the helper threads."""
@@ -598,7 +638,10 @@ class _Child:
         request_deadline = time.monotonic() + budget
         deadline = min(request_deadline, self.deadline)
         self.accept = answers.acceptor(request, self.budget)
-        self._send(request.header, request.arrays)
+        if request_id in self.sealed:
+            self._send(dict(request.header, shared=[file.descriptor() for file in self.sealed[request_id]]), [])
+        else:
+            self._send(request.header, request.arrays)
         item = self._receive(deadline)
         label = _request_label(request.header)
         if isinstance(item, answers.Rejected):  # refused unread
@@ -924,7 +967,7 @@ class _SandboxDirs:
         self.root = ""
 
     def __enter__(self) -> _SandboxDirs:
-        self.root = tempfile.mkdtemp(prefix="mlp-sandbox-")
+        self.root = tempfile.mkdtemp(prefix="mlp-sandbox-", dir=sandbox_parent())
         try:
             self._populate()
         except BaseException:
@@ -994,6 +1037,35 @@ class _SandboxDirs:
                 os.chown(self.scratch, SANDBOX_UID, SANDBOX_UID)
 
 
+#: Shared temporary folders tried, in order, when the temporary folder is private.
+_SHARED_TEMP_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def sandbox_parent() -> str:
+    """The folder each sandbox tree is made in.
+
+    The temporary folder (``TMPDIR``), unless the grader is root and that
+    folder has an ancestor SANDBOX_UID cannot pass through (``pam_tmpdir``'s
+    ``/tmp/user/0``, pytest's ``/tmp/pytest-of-root``, any 0700 folder): the
+    dropped child could then not read its own runner. There the first shared
+    temporary folder every uid can reach is used instead; the tree itself is
+    made by ``mkdtemp`` (unguessable name, owner root) either way.
+    """
+    preferred = tempfile.gettempdir()
+    if os.geteuid() != 0 or _reachable_by_everyone(preferred):
+        return preferred
+    return next((folder for folder in _SHARED_TEMP_FOLDERS if _reachable_by_everyone(folder)), preferred)
+
+
+def _reachable_by_everyone(folder: str) -> bool:
+    """Whether every folder on ``folder``'s real path grants search (x) permission to other uids."""
+    path = Path(os.path.realpath(folder))
+    try:
+        return path.is_dir() and all(os.stat(part).st_mode & 0o001 for part in (path, *path.parents))
+    except OSError:
+        return False
+
+
 def _make_world_readable(top: str) -> None:
     for directory, subdirs, files in os.walk(top):
         os.chmod(directory, 0o755)
@@ -1052,9 +1124,14 @@ def _setpriv_prefix() -> list[str]:
             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig=KILL", "--"]
 
 
-@functools.lru_cache(maxsize=1)
 def _uid_drop_works() -> bool:
-    """Whether a root grader can run the child as SANDBOX_UID at "unshare" and "rlimits".
+    """Whether a root grader can run the child as SANDBOX_UID at "unshare" and "rlimits" (probed once per folder)."""
+    return _uid_drop_works_in(sandbox_parent())
+
+
+@functools.lru_cache(maxsize=8)
+def _uid_drop_works_in(parent: str) -> bool:
+    """Whether a root grader can run the child as SANDBOX_UID, sandbox trees being made in ``parent``.
 
     There the child sees the host's file system, so it must not be root (issue
     10 class 6: it could rewrite the grader before the grader imports the rest
