@@ -81,6 +81,36 @@ def _capped(notes: list[str], more: str) -> list[str]:
     return notes[:MAX_NOTES_PER_KIND] + ['... and {0} more {1}.'.format(len(notes) - MAX_NOTES_PER_KIND, more)]
 
 
+#: A class whose checks keep the sandbox busy longer than this gets a note: its
+#: code is probably correct but loop-based (a vectorised solution of any lab
+#: needs well under a second). It costs no points; the budgets
+#: (`Limits.request_seconds`, `Limits.wall_seconds`) are what stop endless loops.
+SLOW_CLASS_SECONDS = 3.0
+
+
+def _slowness_notes(plans, responses: dict) -> list[str]:
+    """A note per class whose requests took more than SLOW_CLASS_SECONDS of sandbox time.
+
+    The time is the parent's own measure (`Response.seconds`), summed over
+    every request of the class's checks, rounded to a tenth of a second: no
+    finer timing than the report's `execution_time` already gives.
+    """
+    seconds: dict[str, float] = {}
+    checks_run: dict[str, int] = {}
+    for plan in plans:
+        name = plan.item.class_name
+        seconds[name] = seconds.get(name, 0.0) + sum(
+            getattr(responses.get(request.id), 'seconds', 0.0) for request in plan.requests)
+        checks_run[name] = checks_run.get(name, 0) + 1
+    return ['Speed: your {0} kept the grader busy for {1:.1f} s over its {2} checks (a vectorised '
+            'version takes well under a second). No points were taken off for this, but code this '
+            'slow makes training impractical: Python loops over array elements (pixels, kernel '
+            'positions, batch items) can usually be replaced by numpy operations on whole arrays, '
+            'e.g. numpy.einsum or numpy.tensordot over a numpy.lib.stride_tricks.sliding_window_view, '
+            'or one matrix product.'.format(name, total, checks_run[name])
+            for name, total in seconds.items() if total > SLOW_CLASS_SECONDS]
+
+
 _BUILTIN_EXCEPTIONS = frozenset(name for name, value in vars(builtins).items()
                                 if isinstance(value, type) and issubclass(value, BaseException))
 
@@ -346,6 +376,7 @@ def _grade(path: Path, spec: AssignmentSpec, *, student: str, limits: Limits | N
         result.output = _in_notebook_terms(result.output, extraction, cells)
         results.append(result)
 
+    notes.extend(_slowness_notes(runnable, outcome.responses))
     order = {item.grade_id: index for index, item in enumerate(spec.items)}
     results.sort(key=lambda result: order[result.grade_id])
     max_score = sum(item_points.values())

@@ -195,6 +195,8 @@ class Response:
         tainted: The answer was given after hidden inputs had reached the
             sandbox (this request's or an earlier one's), so every word of it
             (message, error, traceback) may carry them: show none of them.
+        seconds: Wall-clock seconds from sending the request to its answer,
+            measured by the parent (0 for a request that was never sent).
     """
 
     id: str
@@ -203,6 +205,7 @@ class Response:
     arrays: list[np.ndarray] = field(default_factory=list)
     message: str = ""
     tainted: bool = False
+    seconds: float = 0.0
 
     @property
     def returned(self) -> list[np.ndarray]:
@@ -407,7 +410,9 @@ def exec_untrusted(
                         tainted = True
                         stdout.seal()
                         stderr.seal()
+                    asked = time.monotonic()
                     response = child.ask(remaining[0])
+                    response.seconds = time.monotonic() - asked
                     response.tainted = tainted
                     responses[response.id] = response
                     remaining.pop(0)
