@@ -23,8 +23,10 @@ Surviving a kill (SIGKILL included) at any moment:
 * A tiny janitor process (stdlib only, its own session so that a signal to
   the grader's process group spares it) waits for end-of-file on a pipe
   whose only writer is the grader. When the grader ends, however it ends,
-  the janitor removes the run directory and the stale `.tmp` files in the
-  grade directory, then exits.
+  the janitor kills any process whose command line still names the run
+  directory (a sandbox caught half-started, e.g. a bubblewrap whose parent
+  died before `--die-with-parent` took effect), removes the run directory and
+  the stale `.tmp` files in the grade directory, then exits.
 * Worker processes are the grader's own children (`spawn`) and ask the kernel
   for SIGKILL when their parent dies (`PR_SET_PDEATHSIG`, checked against a
   race with `getppid`); the sandbox children of a worker do the same with
@@ -552,7 +554,7 @@ def remove_stale_run_dirs(temp_root: str | None = None) -> list[str]:
 
 #: The janitor: stdlib only, run with `python -I -S`. argv: run_dir out_dir stale-file-pattern.
 _JANITOR_SOURCE = r'''
-import fcntl, os, re, shutil, sys, time
+import fcntl, os, re, shutil, signal, sys, time
 run_dir, out_dir = sys.argv[1], sys.argv[2]
 stale = re.compile(sys.argv[3])
 try:
@@ -560,6 +562,28 @@ try:
         pass
 except OSError:
     pass
+# Stragglers: any process whose command line names the run directory (a sandbox, or a
+# bubblewrap caught half-started when its parent died) is killed, so nothing runs on.
+needle = run_dir.encode()
+for sweep in range(20):
+    found = False
+    for entry in os.listdir('/proc') if os.path.isdir('/proc') else ():
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as handle:
+                named = needle in handle.read()
+        except OSError:
+            continue
+        if named:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                found = True
+            except OSError:
+                pass
+    if not found:
+        break
+    time.sleep(0.05)
 for attempt in range(100):
     shutil.rmtree(run_dir, ignore_errors=True)
     if not os.path.lexists(run_dir):
@@ -590,6 +614,9 @@ def _run_directory(out_dir: Path) -> Iterator[str]:
         The run directory's path.
     """
     run_dir = tempfile.mkdtemp(prefix='{0}{1}-'.format(RUN_DIR_PREFIX, os.getpid()))
+    # Passable, not listable, by others: a root grader's sandbox uid must reach the sandbox
+    # trees made inside it (`isolation.sandbox_parent`), each under an unguessable name.
+    os.chmod(run_dir, 0o711)
     fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(fd, fcntl.LOCK_EX)
     janitor = None

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder import batch
 from autograder.batch import RUN_DIR_PREFIX
 from autograder.demo import DEMO_ASSIGNMENT, write_example_submissions
 from autograder.course.spec import default_course_root
@@ -120,3 +121,32 @@ def test_sigkill_mid_batch_leaves_nothing_behind_and_a_rerun_completes_it(
     assert comparable(out_dir) == comparable(uninterrupted)
     assert list(temp.iterdir()) == []
 
+
+
+def test_the_janitor_kills_whatever_still_names_the_run_directory(tmp_path):
+    """A sandbox process the kernel did not take down with the grader is swept by the janitor.
+
+    (Seen for real: a bubblewrap SIGKILLed with its grader half-way through starting left
+    its inner process waiting forever.) The stand-in straggler names the run directory on
+    its command line, as every sandbox process does; a bystander that does not is spared.
+    """
+    run_dir = tmp_path / (RUN_DIR_PREFIX + 'test')
+    run_dir.mkdir()
+    out_dir = tmp_path / 'grades'
+    out_dir.mkdir()
+    sleeper = 'import time; time.sleep(120)'
+    straggler = subprocess.Popen([sys.executable, '-c', sleeper, str(run_dir / 'mlp-sandbox-x' / 'runner')])
+    bystander = subprocess.Popen([sys.executable, '-c', sleeper, str(tmp_path / 'elsewhere')])
+    janitor = subprocess.Popen([sys.executable, '-I', '-S', '-c', batch._JANITOR_SOURCE, str(run_dir),
+                                str(out_dir), batch._STALE_FILE.pattern], stdin=subprocess.PIPE)
+    try:
+        janitor.stdin.close()  # the grader is gone
+        assert janitor.wait(timeout=30) == 0
+        assert straggler.wait(timeout=10) == -signal.SIGKILL
+        assert bystander.poll() is None
+        assert not run_dir.exists()
+    finally:
+        for process in (straggler, bystander):
+            if process.poll() is None:
+                process.kill()
+                process.wait()

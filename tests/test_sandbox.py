@@ -1227,3 +1227,18 @@ def test_a_root_grader_with_a_private_tmpdir_still_drops_the_child(student_mlp_d
 
 def test_detect_isolation_returns_the_strongest_working_level():
     assert sandbox.detect_isolation() == BEST_LEVEL
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+def test_the_probe_finds_bwrap_wherever_bwrap_itself_runs(tmp_path):
+    """A bug in the sandbox's own set-up must not pass for a machine without bubblewrap.
+
+    If bwrap runs a plain command here but the probe says no, the grader would fall
+    back to a weaker level and every test above would quietly run there.
+    """
+    plain = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "--", "/bin/true"],
+                           capture_output=True, timeout=60)
+    if plain.returncode != 0:
+        pytest.skip("bwrap itself does not run here: " + plain.stderr.decode(errors="replace")[-200:])
+    assert sandbox._probe("bwrap")
+    assert "bwrap" in AVAILABLE_LEVELS

@@ -63,9 +63,8 @@ Before reading the first request the runner sends ``{"type": "ready"}``: no
 student code has run yet, so a child that ends before it is a broken
 sandbox, never a submission's failure. A request may carry ``"shared":
 [{"fd", "shape"}]`` instead of inline arrays: float64 arrays in sealed
-memory files the child inherited (``autograder/sandbox/shared_memory.py``);
-each is copied into the child's own memory, so the code sees ordinary
-writable arrays.
+memory files the child inherited (``autograder/sandbox/shared_memory.py``),
+mapped copy-on-write, so the code sees ordinary writable arrays of its own.
 
 Nothing here is trusted by the grader: a hostile submission can rewrite this
 module's state or write to the response descriptor itself. The grader
@@ -105,17 +104,29 @@ class RequestError(Exception):
 
 
 def _shared_arrays(descriptors):
-    """Private copies of the float64 arrays held in inherited (sealed) memory files."""
+    """Private, writable float64 arrays with the contents of inherited (sealed) memory files.
+
+    A copy-on-write mapping costs no copy: pages are shared until written.
+    Kernels before 6.7 refuse a writable mapping of a write-sealed file, and
+    there the file is mapped read-only and copied.
+    """
     import numpy as np
 
-    copies = []
+    arrays = []
     for descriptor in descriptors:
         shape = tuple(int(n) for n in descriptor["shape"])
-        with mmap.mmap(int(descriptor["fd"]), math.prod(shape) * 8, prot=mmap.PROT_READ) as mapped:
-            view = np.frombuffer(mapped, dtype="<f8")
-            copies.append(view.reshape(shape).copy())
-            del view  # releases the buffer, so the mapping can close
-    return copies
+        size = math.prod(shape) * 8
+        try:
+            mapped = mmap.mmap(int(descriptor["fd"]), size, flags=mmap.MAP_PRIVATE,
+                               prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        except OSError:
+            with mmap.mmap(int(descriptor["fd"]), size, prot=mmap.PROT_READ) as read_only:
+                view = np.frombuffer(read_only, dtype="<f8")
+                arrays.append(view.reshape(shape).copy())
+                del view  # releases the buffer, so the mapping can close
+            continue
+        arrays.append(np.frombuffer(mapped, dtype="<f8").reshape(shape))  # keeps the mapping alive
+    return arrays
 
 
 class ResultError(Exception):

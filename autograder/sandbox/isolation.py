@@ -30,6 +30,7 @@ and replaced by a fresh one for the remaining requests, at most
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
 import functools
@@ -37,6 +38,7 @@ import importlib.util
 import json
 import logging
 import os
+import py_compile
 import queue
 import re
 import resource
@@ -96,6 +98,12 @@ _BWRAP_ROOT = "/sandbox"
 
 # The files the child runs, relative to the autograder package; copied flat into its runner folder.
 _RUNNER_FILES = ("sandbox/child_runner.py", "sandbox/wire.py", "checks/recipes.py")
+#: Starts child_runner.py as a module, not as a script, so that it too runs from
+#: the bytecode `_SandboxDirs` placed beside it (a script is always compiled anew).
+_RUNNER_BOOTSTRAP = ("import importlib.util, sys; "
+                     "spec = importlib.util.spec_from_file_location('child_runner', sys.argv[1]); "
+                     "runner = importlib.util.module_from_spec(spec); spec.loader.exec_module(runner); "
+                     "sys.exit(runner.main(sys.argv[1:]))")
 _PR_SET_PDEATHSIG = 1
 _SHELL_INIT = '"$@"; exit $?'  # keeps the shell as pid 1 so the runner's exit signal is reported
 
@@ -576,7 +584,7 @@ class _Child:
         response_read, response_write = os.pipe()
         try:
             inner = [
-                _interpreter(), "-I", "-S", "-B",
+                _interpreter(), "-I", "-S", "-B", "-c", _RUNNER_BOOTSTRAP,
                 self.dirs.inside(self.dirs.runner, self.level) + "/child_runner.py",
                 json.dumps({
                     "response_fd": response_write,
@@ -1024,6 +1032,8 @@ class _SandboxDirs:
         if self._mlp_package is not None:
             shutil.copytree(self._mlp_package, os.path.join(self.student, "mlp"),
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            _place_bytecode(os.path.join(self.student, "mlp"))
+        _place_bytecode(self.runner)
         for name, target in _numpy_locations().items():
             os.symlink(target, os.path.join(self.site, name))
         if self._level == "bwrap":
@@ -1069,6 +1079,52 @@ def _reachable_by_everyone(folder: str) -> bool:
         return path.is_dir() and all(os.stat(part).st_mode & 0o001 for part in (path, *path.parents))
     except OSError:
         return False
+
+
+def _place_bytecode(folder: str) -> None:
+    """Put compiled bytecode beside every ``.py`` file of ``folder`` (not below it).
+
+    The child runs with ``-B`` (it never writes bytecode), so without this it
+    would compile the runner and the student copy of ``mlp`` again for every
+    submission. The bytecode is compiled once per process and source version
+    (`_compiled_bytecode`) as an unchecked-hash ``.pyc``: the interpreter uses
+    it without comparing time stamps, which the copies do not keep. Only the
+    grader's own trusted files get here; a child that replaces its copy's
+    bytecode changes its own sandbox only, as it could with the sources.
+    """
+    for name in os.listdir(folder):
+        if name.endswith(".py"):
+            path = os.path.join(folder, name)
+            compiled = _compiled_bytecode(Path(path).read_bytes())
+            if compiled is not None:
+                cache_path = importlib.util.cache_from_source(path)
+                os.makedirs(os.path.dirname(cache_path), 0o755, exist_ok=True)
+                shutil.copyfile(compiled, cache_path)
+
+
+@functools.lru_cache(maxsize=128)
+def _compiled_bytecode(source: bytes) -> str | None:
+    """A ``.pyc`` file of ``source`` in this process's bytecode folder, or None if it does not compile.
+
+    (The file name compiled in is replaced by the real one when the child loads it.)
+    """
+    folder = _bytecode_folder()
+    target = os.path.join(folder, f"{len(os.listdir(folder))}.pyc")
+    source_copy = target[:-1]  # py_compile reads a file; ".py" beside the .pyc, same folder
+    Path(source_copy).write_bytes(source)
+    try:
+        py_compile.compile(source_copy, cfile=target, doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    except py_compile.PyCompileError:
+        return None
+    return target
+
+
+@functools.lru_cache(maxsize=1)
+def _bytecode_folder() -> str:
+    folder = tempfile.mkdtemp(prefix="mlp-sandbox-bytecode-")
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def _make_world_readable(top: str) -> None:
