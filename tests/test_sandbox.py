@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -1242,3 +1243,54 @@ def test_the_probe_finds_bwrap_wherever_bwrap_itself_runs(tmp_path):
         pytest.skip("bwrap itself does not run here: " + plain.stderr.decode(errors="replace")[-200:])
     assert sandbox._probe("bwrap")
     assert "bwrap" in AVAILABLE_LEVELS
+
+
+ECHO_SOURCE = """
+    def echo(x):
+        return x
+"""
+
+
+def test_a_ready_frame_that_arrives_before_the_parent_waits_for_it_is_accepted(student_mlp_dir, monkeypatch):
+    """The reader thread judges the first frame as soon as it comes: it must expect "ready" from the start."""
+    real_start = sandbox._Child._start
+
+    def slow_parent(self):
+        real_start(self)
+        time.sleep(0.5)  # the child is ready long before the parent looks
+
+    monkeypatch.setattr(sandbox._Child, "_start", slow_parent)
+    outcome = run(ECHO_SOURCE, [call("e", "echo", None, np.ones(3))], student_mlp_dir, BEST_LEVEL)
+    assert outcome.setup.ok, outcome.setup.message
+    assert outcome.responses["e"].status == "ok"
+
+
+def test_the_sandbox_starts_after_the_temporary_folder_it_first_used_is_gone(student_mlp_dir, reachable_tmp,
+                                                                              monkeypatch):
+    """A batch removes its run directory (the grader's TMPDIR while it grades); later sandboxes still start."""
+    first = reachable_tmp.mktemp("vanishing")
+    monkeypatch.setattr(tempfile, "tempdir", str(first))
+    sandbox._compiled_bytecode.cache_clear()
+    outcome = run(ECHO_SOURCE, [call("e", "echo", None, np.ones(3))], student_mlp_dir, BEST_LEVEL)
+    assert outcome.responses["e"].status == "ok"
+    shutil.rmtree(first)
+    monkeypatch.setattr(tempfile, "tempdir", str(reachable_tmp.mktemp("next")))
+    outcome = run(ECHO_SOURCE, [call("e", "echo", None, np.ones(3))], student_mlp_dir, BEST_LEVEL)
+    assert outcome.setup.ok, outcome.setup.message
+    assert outcome.responses["e"].status == "ok"
+
+
+def test_the_child_finds_unchecked_bytecode_beside_the_student_copy(student_mlp_dir):
+    """The student copy of mlp has a .pyc the interpreter uses without checking time stamps."""
+    source = """
+        import numpy as np
+        import mlp
+
+        def cached(x):
+            with open(mlp.__spec__.cached, "rb") as handle:
+                header = handle.read(8)
+            return np.array([float(int.from_bytes(header[4:8], "little"))])
+    """
+    outcome = run(source, [call("c", "cached", None, np.ones(1))], student_mlp_dir, BEST_LEVEL)
+    assert outcome.responses["c"].status == "ok", outcome.responses["c"].message
+    assert list(outcome.responses["c"].returned[0]) == [1.0]  # PEP 552: hash-based, not checked

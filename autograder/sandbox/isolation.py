@@ -30,7 +30,6 @@ and replaced by a fresh one for the remaining requests, at most
 
 from __future__ import annotations
 
-import atexit
 import ctypes
 import ctypes.util
 import functools
@@ -509,7 +508,9 @@ class _Child:
                  sealed: dict[str, list[shared_memory.SealedArray]] | None = None) -> None:
         self.budget = budget if budget is not None else answers.ResponseBudget(limits.total_response_bytes)
         # What the reply in flight may be, judged before its arrays are read (set per request).
-        self.accept: answers.Acceptor = answers.setup_acceptor()
+        # The first frame is the runner's ready signal: set before the child exists, since the
+        # reader thread judges that frame as soon as it arrives.
+        self.accept: answers.Acceptor = answers.ready_acceptor()
         self.sealed = sealed or {}  # request id -> its arrays' sealed files, inherited by the child
         self.level = level
         self.dirs = dirs
@@ -564,7 +565,6 @@ class _Child:
         Raises:
             SandboxUnavailable: If the child ended, timed out or sent anything else first.
         """
-        self.accept = answers.ready_acceptor()
         item = self._receive(min(time.monotonic() + self.limits.setup_seconds, self.deadline))
         if isinstance(item, tuple):
             return
@@ -1086,11 +1086,12 @@ def _place_bytecode(folder: str) -> None:
 
     The child runs with ``-B`` (it never writes bytecode), so without this it
     would compile the runner and the student copy of ``mlp`` again for every
-    submission. The bytecode is compiled once per process and source version
-    (`_compiled_bytecode`) as an unchecked-hash ``.pyc``: the interpreter uses
-    it without comparing time stamps, which the copies do not keep. Only the
-    grader's own trusted files get here; a child that replaces its copy's
-    bytecode changes its own sandbox only, as it could with the sources.
+    submission. The bytecode is compiled once per process and source text
+    (`_compiled_bytecode`, kept in memory) as an unchecked-hash ``.pyc``: the
+    interpreter uses it without comparing time stamps, which the copies do
+    not keep. Only the grader's own trusted files get here; a child that
+    replaces its copy's bytecode changes its own sandbox only, as it could
+    with the sources.
     """
     for name in os.listdir(folder):
         if name.endswith(".py"):
@@ -1099,32 +1100,24 @@ def _place_bytecode(folder: str) -> None:
             if compiled is not None:
                 cache_path = importlib.util.cache_from_source(path)
                 os.makedirs(os.path.dirname(cache_path), 0o755, exist_ok=True)
-                shutil.copyfile(compiled, cache_path)
+                Path(cache_path).write_bytes(compiled)
 
 
 @functools.lru_cache(maxsize=128)
-def _compiled_bytecode(source: bytes) -> str | None:
-    """A ``.pyc`` file of ``source`` in this process's bytecode folder, or None if it does not compile.
+def _compiled_bytecode(source: bytes) -> bytes | None:
+    """The unchecked-hash ``.pyc`` contents of ``source``, or None if it does not compile.
 
     (The file name compiled in is replaced by the real one when the child loads it.)
     """
-    folder = _bytecode_folder()
-    target = os.path.join(folder, f"{len(os.listdir(folder))}.pyc")
-    source_copy = target[:-1]  # py_compile reads a file; ".py" beside the .pyc, same folder
-    Path(source_copy).write_bytes(source)
-    try:
-        py_compile.compile(source_copy, cfile=target, doraise=True,
-                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-    except py_compile.PyCompileError:
-        return None
-    return target
-
-
-@functools.lru_cache(maxsize=1)
-def _bytecode_folder() -> str:
-    folder = tempfile.mkdtemp(prefix="mlp-sandbox-bytecode-")
-    atexit.register(shutil.rmtree, folder, True)
-    return folder
+    with tempfile.TemporaryDirectory(prefix="mlp-sandbox-bytecode-") as folder:
+        source_copy, target = os.path.join(folder, "module.py"), os.path.join(folder, "module.pyc")
+        Path(source_copy).write_bytes(source)
+        try:
+            py_compile.compile(source_copy, cfile=target, doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        except py_compile.PyCompileError:
+            return None
+        return Path(target).read_bytes()
 
 
 def _make_world_readable(top: str) -> None:
