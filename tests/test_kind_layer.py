@@ -119,3 +119,92 @@ def test_a_4d_layer_with_spec_given_shapes_just_works(tmp_path):
 ''')
     report = grade(spec, cross_correlation, tmp_path, student='wrong')
     assert by_item(report)['conv_fprop'][0] == 0.0
+
+
+# A case's "layer" entry with helper objects (penalties) as constructor arguments.
+
+PENALTIES = {'kernels_penalty': {'class': 'L2Penalty', 'source': 'mlp.penalties', 'kwargs': {'coefficient': 0.5}},
+             'biases_penalty': {'class': 'L1Penalty', 'source': 'mlp.penalties', 'kwargs': {'coefficient': 0.25}}}
+PENALISED_CASES = dict(CONV_CASES, penalised={
+    'seed': 5, 'shape': [2, 2, 4, 4], 'scale': 1.0,
+    'layer': {'kwargs': CONV_KWARGS, 'params': {'seed': 6, 'scale': 1.0}, 'objects': PENALTIES}})
+PENALISED_ITEMS = [{'grade_id': 'conv_grads', 'target': 'ConvolutionalLayer.grads_wrt_params',
+                    'checks': ['fixed:random4d', 'fixed:penalised']}]
+
+
+@pytest.mark.parametrize('grads, right', [
+    ('kernels_penalty.grad(self.kernels)', True),
+    (None, False),
+    ('kernels_penalty(self.kernels)', False),
+], ids=['penalty-gradient-added', 'penalties-ignored', 'penalty-value-added'])
+def test_a_case_can_build_the_layer_with_penalties(tmp_path, grads, right):
+    spec = kind_spec(tmp_path, classes=CONV, cases=PENALISED_CASES, items=PENALISED_ITEMS)
+    added = '' if grads is None else '''
+        if self.kernels_penalty is not None:
+            kernels = kernels + self.{0}
+        if self.biases_penalty is not None:
+            biases = biases + self.{1}'''.format(grads, grads.replace('kernels', 'biases'))
+    source = REFERENCE_CONV.replace('    pass\n', '''    def grads_wrt_params(self, inputs, grads_wrt_outputs):
+        penalties = self.kernels_penalty, self.biases_penalty
+        self.kernels_penalty = self.biases_penalty = None
+        kernels, biases = _Reference.grads_wrt_params(self, inputs, grads_wrt_outputs)
+        self.kernels_penalty, self.biases_penalty = penalties{0}
+        return [kernels, biases]
+'''.format(added))
+    report = grade(spec, source, tmp_path)
+    failed = [t.name for t in report.tests if t.status != 'passed']
+    if right:
+        assert by_item(report) == {'conv_grads': (1.0, [])}
+    else:
+        assert failed and all('"penalised"' in name for name in failed), failed
+
+
+# A case of the evaluation mode after training-mode calls (batch normalisation's running averages).
+
+BN = {'BatchNormalizationLayer': {'kind': 'layer', 'kwargs': {'input_dim': 3}, 'input_shape': [4, 3]}}
+BN_CASES = {'batch': {'seed': 7, 'shape': [4, 3], 'scale': 2.0},
+            'evaluation': {'seed': 8, 'shape': [5, 3], 'scale': 2.0, 'evaluation_after': 3}}
+BN_ITEMS = [{'grade_id': 'bn_fprop', 'target': 'BatchNormalizationLayer.fprop',
+             'checks': ['fixed:batch', 'fixed:evaluation']}]
+REFERENCE_BN = ('from mlp.layers import BatchNormalizationLayer as _Reference\n\n'
+                'class BatchNormalizationLayer(_Reference):\n    pass\n')
+
+
+@pytest.mark.parametrize('change, right', [
+    (None, True),
+    ('        self.running_mean, self.running_var = mean, var', False),
+    ('        self.running_mean, self.running_var = 0 * mean, 0 * var + 1', False),
+], ids=['running-averages', 'last-batch-statistics', 'never-updated'])
+def test_an_evaluation_case_runs_training_mode_calls_first(tmp_path, change, right):
+    spec = kind_spec(tmp_path, classes=BN, cases=BN_CASES, items=BN_ITEMS)
+    source = REFERENCE_BN
+    if change is not None:
+        source = REFERENCE_BN.replace('    pass\n', '''    def fprop(self, inputs, stochastic=True):
+        if not stochastic:
+            return _Reference.fprop(self, inputs, stochastic=False)
+        mean, var = inputs.mean(axis=0), inputs.var(axis=0)
+        outputs = self.gamma * (inputs - mean) / np.sqrt(var + self.epsilon) + self.beta
+{0}
+        return outputs
+'''.format(change))
+    report = grade(spec, 'import numpy as np\n' + source, tmp_path)
+    if right:
+        assert by_item(report) == {'bn_fprop': (1.0, [])}
+    else:
+        assert by_item(report)['bn_fprop'][0] == 0.5
+        assert 'stochastic=False, after 3 training-mode calls' in failed_outputs(report, 'bn_fprop')
+
+
+def test_batch_normalisation_gets_the_properties_it_has(tmp_path):
+    """No batch-size independence (its statistics are the batch's), but arguments left unmodified."""
+    items = [{'grade_id': 'bn_bprop', 'target': 'BatchNormalizationLayer.bprop', 'checks': ['property']}]
+    spec = kind_spec(tmp_path, classes=BN, cases=BN_CASES, items=items)
+    assert by_item(grade(spec, REFERENCE_BN, tmp_path, student='right')) == {'bn_bprop': (1.0, [])}
+    in_place = REFERENCE_BN.replace('    pass\n', '''    def bprop(self, inputs, outputs, grads_wrt_outputs):
+        grads = _Reference.bprop(self, inputs, outputs, grads_wrt_outputs)
+        grads_wrt_outputs *= 2.
+        return grads
+''')
+    report = grade(spec, 'import numpy as np\n' + in_place, tmp_path, student='in_place')
+    assert 'modifies its argument grads_wrt_outputs in place' in failed_outputs(report, 'bn_bprop')
+    assert 'batch size changes' not in failed_outputs(report, 'bn_bprop')

@@ -83,6 +83,13 @@ def test_reseeding_in_every_call_fails_the_new_mask_property(spec, tmp_path):
     assert 'new mask in every' in failed_outputs(report, 'fprop')
 
 
+def test_a_mask_drawn_from_the_global_rng_fails_the_seeded_rng_property(spec, tmp_path):
+    source = 'import numpy as np\n' + dropout(mask='np.random.uniform(size=shape) < self.incl_prob')
+    report = grade(spec, source, tmp_path)
+    assert by_item(report)['fprop'][0] < 1.0
+    assert "from the layer's own rng (self.rng), not from np.random" in failed_outputs(report, 'fprop')
+
+
 def test_the_fraction_test_margin_has_the_stated_false_fail_rate():
     n = stochastic_layer.FRACTION_INPUTS
     margin = stochastic_layer.hoeffding_margin(n)
@@ -112,3 +119,80 @@ class DropoutLayer(DropoutLayer):
     report = grade(spec, redefined, tmp_path)
     assert by_item(report)['fprop'][0] == 0.0
     assert 'infinite recursion' in failed_outputs(report, 'fprop')
+
+
+# Cases with their own constructor arguments ("layer": {"kwargs"}) and the mask's sharing across the batch.
+
+SHARING_CASES = {'shared': {'seed': 21, 'shape': [4, 6], 'scale': 2.0, 'mask_sharing': True},
+                 'per_example': {'seed': 22, 'shape': [5, 8], 'scale': 2.0, 'mask_sharing': True,
+                                 'layer': {'kwargs': {'incl_prob': 0.6, 'share_across_batch': False}}}}
+SHARING_ITEMS = [{'grade_id': 'fprop', 'target': 'DropoutLayer.fprop',
+                  'checks': ['fixed:shared', 'fixed:per_example']},
+                 {'grade_id': 'bprop', 'target': 'DropoutLayer.bprop', 'checks': ['fixed:per_example']}]
+AS_ASKED = '(1,) + inputs.shape[1:] if self.share_across_batch else inputs.shape'
+
+
+@pytest.fixture(scope='module')
+def sharing_spec(tmp_path_factory):
+    return kind_spec(tmp_path_factory.mktemp('dropout_sharing'), classes=CLASSES, cases=SHARING_CASES,
+                     items=SHARING_ITEMS)
+
+
+@pytest.mark.parametrize('mask', [
+    'self.rng.uniform(size=shape) < self.incl_prob',
+    'self.rng.binomial(1, self.incl_prob, size=shape)',
+    'self.rng.rand(*shape) < self.incl_prob',
+], ids=['uniform', 'binomial', 'rand'])
+def test_a_layer_that_shares_its_mask_as_the_constructor_says_gets_full_marks(sharing_spec, mask, tmp_path):
+    report = grade(sharing_spec, dropout(mask=mask, shape=AS_ASKED), tmp_path)
+    assert by_item(report) == {'fprop': (1.0, []), 'bprop': (1.0, [])}
+
+
+@pytest.mark.parametrize('shape, case, message', [
+    ('(1,) + inputs.shape[1:]', 'per_example', 'every example of the batch the same mask'),
+    ('inputs.shape', 'shared', 'different mask for each example'),
+], ids=['always-shared', 'never-shared'])
+def test_a_layer_ignoring_share_across_batch_fails_the_case_it_gets_wrong(sharing_spec, shape, case, message,
+                                                                          tmp_path):
+    report = grade(sharing_spec, dropout(shape=shape), tmp_path)
+    failed = [t for t in report.tests if t.grade_id == 'fprop' and t.status != 'passed']
+    assert [t.name for t in failed] and all(case in t.name for t in failed), [t.name for t in failed]
+    assert message in failed_outputs(report, 'fprop')
+    assert 'share_across_batch' in failed_outputs(report, 'fprop') or case == 'shared'
+
+
+def test_the_kept_fraction_is_checked_with_the_cases_arguments(sharing_spec, tmp_path):
+    wrong_when_not_shared = dropout(
+        shape=AS_ASKED, mask='(self.rng.uniform(size=shape) < self.incl_prob) if self.share_across_batch '
+                             'else (self.rng.uniform(size=shape) > self.incl_prob)')
+    report = grade(sharing_spec, wrong_when_not_shared, tmp_path)
+    assert by_item(report)['fprop'][0] == 0.5
+    message = failed_outputs(report, 'fprop')
+    assert 'of 20,000 independent draws, but incl_prob is 0.6' in message and '1 - incl_prob' in message
+
+
+def test_bprop_must_use_the_mask_of_the_last_fprop(sharing_spec, tmp_path):
+    first_mask = dropout(shape=AS_ASKED).replace(
+        '        self._mask = ', '        self._masks = getattr(self, "_masks", []) + [None]\n'
+                                '        self._mask = ').replace(
+        'return grads_wrt_outputs * self._mask', 'return grads_wrt_outputs * self._first') + '''
+    def __setattr__(self, name, value):
+        if name == '_mask' and not hasattr(self, '_first'):
+            object.__setattr__(self, '_first', value)
+        object.__setattr__(self, name, value)
+'''
+    report = grade(sharing_spec, first_mask, tmp_path)
+    assert by_item(report)['bprop'][0] == 0.0
+    assert by_item(report)['fprop'] == (1.0, [])
+
+
+@pytest.mark.parametrize('change, grade_id, message', [
+    ({'evaluate': 'np.multiply(inputs, self.incl_prob, out=inputs)'}, 'fprop',
+     'modifies its argument inputs in place when stochastic=False'),
+    ({'backward': 'np.multiply(grads_wrt_outputs, self._mask, out=grads_wrt_outputs)'}, 'bprop',
+     'modifies its argument grads_wrt_outputs in place'),
+], ids=['deterministic-fprop', 'bprop'])
+def test_arguments_modified_in_place_lose_points(spec, change, grade_id, message, tmp_path):
+    report = grade(spec, 'import numpy as np\n' + dropout(**change), tmp_path)
+    assert by_item(report)[grade_id][0] < 1.0
+    assert message in failed_outputs(report, grade_id)

@@ -13,8 +13,9 @@ Values at exactly x = 0 of the derivative of a class the spec lists under
 `kink_at_zero` are not compared (either one-sided derivative is right).
 
 Kinds: layers (`fprop`, `bprop`, `grads_wrt_params`, with parameters of
-both signs), errors and penalties (`__call__`, `grad`), functions (new
-random arguments shaped like the spec's cases), learning rules (long step
+both signs; image layers in the spec's `input_shape`), errors and
+penalties (`__call__`, `grad`), functions (new random arguments shaped
+like the spec's cases), learning rules (long step
 sequences with resets, parameters compared after every step) and schedulers
 (the rate of every epoch of a long run). A stochastic layer's draws can
 legitimately differ from the reference's, so a mutant of one is compared
@@ -101,11 +102,20 @@ def _parameter_settings(reference_class, kwargs: dict, rng) -> list:
             [rng.uniform(-2., 2., size=np.shape(p)) for p in params]]
 
 
-def _layer_probes(spec, class_name: str, kwargs: dict, reference_class, methods: set[str]):
+def _shaped_like(inputs: np.ndarray, input_shape, index: int) -> np.ndarray:
+    """The probe's values laid out in the spec's input shape (other batch sizes), e.g. 4-D images."""
+    shape = (1 + index % 4,) + tuple(input_shape[1:])
+    return np.resize(inputs, shape)  # repeats the grid / extremes / random values in order
+
+
+def _layer_probes(spec, class_name: str, kwargs: dict, reference_class, methods: set[str],
+                  input_shape=None):
     """(request, expected outputs, mask or None, arguments, description) for each probe of a layer.
 
     Layers with parameters are probed with their constructor's parameters
     and with random parameters of both signs (set as `instance.params`).
+    A layer whose spec gives an `input_shape` of more than two axes (image
+    batches) gets each probe's values in that shape, with batches of 1 to 4.
     """
     rng = np.random.RandomState(14)
     probes = []
@@ -115,7 +125,9 @@ def _layer_probes(spec, class_name: str, kwargs: dict, reference_class, methods:
         reference = reference_class(**kwargs)
         if params is not None:
             reference.params = [p.copy() for p in params]
-        if getattr(reference, 'input_dim', None) is not None and inputs.shape[-1] != reference.input_dim:
+        if input_shape is not None and len(input_shape) > 2:
+            inputs = _shaped_like(inputs, input_shape, index)
+        elif getattr(reference, 'input_dim', None) is not None and inputs.shape[-1] != reference.input_dim:
             inputs = rng.uniform(-3., 3., size=(inputs.shape[0], reference.input_dim))
         with np.errstate(all='ignore'):
             outputs = reference.fprop(inputs)
@@ -334,7 +346,8 @@ def decide(spec, source: str, class_name: str, *, limits: Limits | None = None,
     methods = {item.method for item in spec.items if item.class_name == class_name and item.method}
     try:
         if kind == 'layer':
-            probes = _layer_probes(spec, class_name, kwargs, reference_class, methods)
+            probes = _layer_probes(spec, class_name, kwargs, reference_class, methods,
+                                   options.get('input_shape'))
         elif kind == 'function':
             probes = _function_probes(spec, class_name, reference_class)
         elif kind == 'learning_rule':

@@ -180,7 +180,10 @@ def row_loop(source: str, target: str) -> str | None:
 
     Valid for batch-independent layers: `fprop`/`bprop` stack the rows'
     results; `grads_wrt_params` sums the rows' parameter gradients (the
-    course's gradients are sums over the batch of the given output gradients).
+    course's gradients are sums over the batch of the given output gradients),
+    less (rows - 1) times its answer for an empty batch, which is the
+    gradient of the layer's penalties (zero without them): the loop adds
+    them once, not once per example.
     """
     method = target.rsplit('.', 1)[-1]
     if method not in ('fprop', 'bprop', 'grads_wrt_params'):
@@ -196,7 +199,10 @@ def row_loop(source: str, target: str) -> str | None:
     loop += ['    ' + line if line.strip() else '' for line in body]
     loop.append(pad + '_rows = [_one_example({0}) for i in range(inputs.shape[0])]'.format(sliced))
     if method == 'grads_wrt_params':
-        loop.append(pad + 'return [sum(row[k] for row in _rows) for k in range(len(_rows[0]))]')
+        empty = ', '.join('{0}[:0]'.format(n) if n in _ARRAY_ARGUMENTS else n for n in names)
+        loop.append(pad + '_penalties = _one_example({0})'.format(empty))
+        loop.append(pad + 'return [sum(row[k] for row in _rows) - (len(_rows) - 1) * _penalties[k] '
+                          'for k in range(len(_rows[0]))]')
     else:
         loop.append(pad + 'return np.concatenate(_rows, axis=0)')
     lines = source.split('\n')

@@ -2,12 +2,17 @@
 
 TRUSTED. Fixed cases compare with the reference layer; gradient checks use
 central differences of the student's own fprop; properties check shape,
-immutability, large inputs and batch-size independence. Layers may have
-parameters given by the spec (set as `instance.params` before each call, and
-on the reference) and inputs of any rank (`input_shape`, e.g. the 4-D image
-batches of convolutional layers). Inputs used to score bprop differ from
-those used to score fprop, so the reference outputs handed to bprop never
-answer an fprop case.
+immutability, large inputs and batch-size independence (where the reference
+has it: not batch normalisation). Layers may have parameters given by the
+spec (set as `instance.params` before each call, and on the reference) and
+inputs of any rank (`input_shape`, e.g. the 4-D image batches of
+convolutional layers). A case's ``"layer"`` entry may build the layer with
+other kwargs, params and helper objects (penalties) for that case only
+(`LayerPlanner._for_case`); a case with ``"evaluation_after": k`` checks the
+evaluation mode, fprop(inputs, stochastic=False), after k training-mode
+calls on the same instance (running averages). Inputs used to score bprop
+differ from those used to score fprop, so the reference outputs handed to
+bprop never answer an fprop case.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from mlp import checks as compare
 from autograder.checks import diagnose, diagnose_image, oracle, registry, ties
 from autograder.checks.base import (
     ResponseProblem, TargetPlanner, Verdict, call_request, derivative_to_judge_by,
-    property_verdict, response, returned, single, subgradient_at_zeros, values_right, with_hint)
+    property_verdict, response, returned, sequence_records, sequence_request, single,
+    subgradient_at_zeros, values_right, with_hint)
 from autograder.checks.training import TrainingCheck
 from autograder.course.spec import AssignmentSpec, Case
 
@@ -97,6 +103,7 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
     def __init__(self, spec: AssignmentSpec, item):
         super().__init__(spec, item)
         self._params = None
+        self._objects = {}  # constructor argument -> recipe piece, from a case's "layer" entry
 
     @property
     def params(self):
@@ -107,14 +114,42 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
         return self._params
 
     def reference(self):
-        layer = super().reference()
+        if self._objects:
+            cls = oracle.reference_object(oracle.reference_path(self.target, self.reference_module))
+            layer = cls(**self.init_kwargs, **{name: _reference_piece(piece)
+                                               for name, piece in self._objects.items()})
+        else:
+            layer = super().reference()
         if self.params is not None:
             layer.params = [p.copy() for p in self.params]
         return layer
 
     def _request(self, request_id, method, arrays, **options):
         options.setdefault('params', self.params)
+        if self._objects:
+            return self._request_with_objects(request_id, method, arrays, options['params'])
         return call_request(request_id, self.class_name, self.init_kwargs, method, arrays, **options)
+
+    def _request_with_objects(self, request_id, method, arrays, params):
+        """One call on a layer built with helper objects (penalties) as constructor arguments.
+
+        A request's constructor arguments are plain JSON, so a sequence builds
+        the objects from the student copy of mlp and runs the constructor once
+        more with them (`__init__(**kwargs, penalty=object)`), sets the
+        parameters (`params = [...]`), then makes the call.
+        """
+        names = sorted(self._objects)
+        objects = [dict(self._objects[name], source=self._objects[name].get('source', 'mlp.penalties'))
+                   for name in names]
+        arrays = [np.asarray(a, dtype=float) for a in arrays]
+        params = [np.asarray(p, dtype=float) for p in (params or [])]
+        steps = [{'method': '__init__', 'args': [],
+                  'kwargs': dict(self.init_kwargs, **{name: {'object': j} for j, name in enumerate(names)})}]
+        steps += self._params_steps(len(arrays), len(params))
+        steps.append({'method': method, 'args': [{'copy': k} for k in range(len(arrays))],
+                      'record': [{'returned': True}]})
+        return sequence_request(request_id, self.class_name, self.init_kwargs, steps, arrays + params,
+                                objects=objects)
 
     def _output_shape(self, inputs):
         return np.shape(self.reference().fprop(np.array(inputs, dtype=float)))
@@ -129,7 +164,9 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
 
         A case may construct the layer differently from the target entry (another channel
         count or kernel size, say): ``"layer": {"kwargs": {...}, "params": ...}`` replaces the
-        target's ``kwargs`` and ``params`` for that case only.
+        target's ``kwargs`` and ``params`` for that case only, and ``"objects": {"kernels_penalty":
+        {"class": "L2Penalty", "source": "mlp.penalties", "kwargs": {...}}}`` passes helper
+        objects of the student copy of mlp (penalties) as further constructor arguments.
         """
         override = case.data.get('layer')
         if not override:
@@ -139,6 +176,7 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
             options=dict(self.target.options, params=override.get('params')))
         twin = copy.copy(self)
         twin.target, twin.init_kwargs, twin._params = target, dict(target.kwargs), None
+        twin._objects = dict(override.get('objects') or {})
         return twin
 
     def fixed_fprop(self, check, case):
@@ -151,6 +189,8 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
         return self._for_case(case)._fixed_grads_wrt_params(check, case)
 
     def _fixed_fprop(self, check, case):
+        if case.data.get('evaluation_after'):
+            return self._fixed_evaluation(check, case)
         inputs, _, _ = self._case_arrays(case)
         request_id = self._id(check, 'fprop')
         expected = self.reference().fprop(inputs.copy())
@@ -165,6 +205,59 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
             return Verdict(0.0, 'failed', with_hint(comparison.message, hint), hint)
 
         return [self._request(request_id, 'fprop', [inputs])], judge
+
+    def _fixed_evaluation(self, check, case):
+        """fprop(inputs, stochastic=False) after k training-mode fprops, on one instance.
+
+        For layers whose evaluation mode uses state gathered in training (batch
+        normalisation's running averages): ``"evaluation_after": k`` sets the
+        spec's parameters, sends k seeded training batches of the case's shape
+        (each feature with its own offset and spread, the first one constant
+        within every batch, so that its running variance decays towards 0,
+        where epsilon matters), then the case's inputs with
+        ``stochastic=False``; that last answer is compared with the reference
+        doing the same, and the inputs must be left unmodified.
+        """
+        inputs, _, _ = self._case_arrays(case)
+        rng = np.random.RandomState(case.seed + 2)
+        shape = inputs.shape
+        spreads = rng.uniform(0.2, 2., size=shape[1:])
+        spreads.reshape(-1)[0] = 0.
+        batches = [rng.uniform(-case.scale, case.scale, size=shape[1:])
+                   + spreads * rng.uniform(-case.scale, case.scale, size=shape)
+                   for _ in range(int(case.data['evaluation_after']))]
+        reference = self.reference()
+        for batch in batches:
+            reference.fprop(batch.copy())
+        expected = reference.fprop(inputs.copy(), stochastic=False)
+        params = [np.asarray(p, dtype=float) for p in (self.params or [])]
+        arrays = batches + [inputs] + params
+        steps = self._params_steps(len(batches) + 1, len(params))
+        steps += [{'method': 'fprop', 'args': [{'copy': k}]} for k in range(len(batches))]
+        steps.append({'method': 'fprop', 'args': [{'array': len(batches)}], 'kwargs': {'stochastic': False},
+                      'record': [{'returned': True}, {'array': len(batches)}]})
+        request = sequence_request(self._id(check, 'evaluation'), self.class_name, self.init_kwargs, steps,
+                                   arrays)
+        what = '{0} (stochastic=False, after {1} training-mode calls)'.format(self.what, len(batches))
+
+        def judge(responses):
+            record = sequence_records(responses, request, what)[-1]
+            got = single(record[0], what)
+            comparison = compare.compare_arrays(got, expected, what, reveal=case.public)
+            if not comparison.ok:
+                return Verdict(0.0, 'failed', comparison.message)
+            problems = _shape_and_mutation(what, got, expected, [inputs], record[1])
+            return property_verdict(problems, 2) if problems else Verdict(1.0, 'passed')
+
+        return [request], judge
+
+    @staticmethod
+    def _params_steps(first_slot: int, count: int) -> list[dict]:
+        """A sequence step setting ``instance.params`` to fresh copies of `count` sent arrays."""
+        if not count:
+            return []
+        return [{'method': '__setattr__', 'args': ['params', {'list': [
+            {'copy': first_slot + k} for k in range(count)]}]}]
 
     def _fixed_bprop(self, check, case):
         _, inputs, grads = self._case_arrays(case)
@@ -311,19 +404,20 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
         reference = self.reference()
         expected, expected_large = reference.fprop(inputs.copy()), reference.fprop(large.copy())
         ids = [self._id(check, part) for part in ('full', 'large', 'half')]
+        independent = _independent_of_the_batch(self.reference().fprop(inputs[:2].copy()), expected)
         requests = [
             self._request(ids[0], 'fprop', [inputs], return_inputs=True),
             self._request(ids[1], 'fprop', [large]),
-            self._request(ids[2], 'fprop', [inputs[:2]]),
-        ]
+        ] + ([self._request(ids[2], 'fprop', [inputs[:2]])] if independent else [])
 
         def judge(responses):
             answer = response(responses, ids[0], self.what)
             full = single(answer.returned, self.what)
             problems = _shape_and_mutation(self.what, full, expected, [inputs], answer.inputs_after)
             problems += _finite_large(self.what, responses, ids[1], expected_large)
-            problems += _batch_independence(self.what, responses, ids[2], full)
-            return property_verdict(problems, 4, values_right(self.what, full, expected))
+            if independent:
+                problems += _batch_independence(self.what, responses, ids[2], full)
+            return property_verdict(problems, 3 + int(independent), values_right(self.what, full, expected))
 
         return requests, judge
 
@@ -338,13 +432,13 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
         large_request = self._request(ids[1], 'bprop',
                               [large, large_outputs, grads])
         expected_large = reference.bprop(large, large_outputs, grads)
+        independent = _independent_of_the_batch(
+            self.reference().bprop(inputs[:2], outputs[:2], grads[:2]), expected)
         requests = [
             self._request(ids[0], 'bprop', [inputs, outputs, grads],
                   return_inputs=True),
             large_request,
-            self._request(ids[2], 'bprop',
-                  [inputs[:2], outputs[:2], grads[:2]]),
-        ]
+        ] + ([self._request(ids[2], 'bprop', [inputs[:2], outputs[:2], grads[:2]])] if independent else [])
 
         def judge(responses):
             answer = response(responses, ids[0], self.what)
@@ -353,8 +447,9 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
                                            answer.inputs_after)
             problems += _finite_large(self.what, responses, ids[1], expected_large,
                                       lambda got: self._accept_ties(large, got, expected_large))
-            problems += _batch_independence(self.what, responses, ids[2], full)
-            return property_verdict(problems, 4, values_right(self.what, full, expected))
+            if independent:
+                problems += _batch_independence(self.what, responses, ids[2], full)
+            return property_verdict(problems, 3 + int(independent), values_right(self.what, full, expected))
 
         return requests, judge
 
@@ -386,6 +481,22 @@ def _finite_large(what, responses, request_id, expected, accept=None):
     if not compare.compare_arrays(got, expected, what).ok:
         return ['gives wrong values for inputs of magnitude 1e3']
     return []
+
+
+def _reference_piece(piece: dict):
+    """The reference instance of a helper object of a case (``{"class", "source", "kwargs"}``)."""
+    dotted = '{0}.{1}'.format(piece.get('source', 'mlp.penalties'), piece['class'])
+    return oracle.reference_object(dotted)(**(piece.get('kwargs') or {}))
+
+
+def _independent_of_the_batch(first_two, full) -> bool:
+    """Whether the reference gives the first two examples alone what it gives them in the full batch.
+
+    Batch-size independence is a property only of layers that have it: batch
+    normalisation's statistics are those of the batch, so it is not asked of it.
+    """
+    first_two, full = np.asarray(first_two), np.asarray(full)
+    return first_two.shape == (2,) + full.shape[1:] and bool(np.allclose(first_two, full[:2]))
 
 
 def _batch_independence(what, responses, request_id, full):

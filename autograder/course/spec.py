@@ -25,9 +25,12 @@ which checks apply to which method:
                       inputs or 0; the kept fraction on 50,000 inputs is
                       within a Hoeffding bound of incl_prob whose false-fail
                       rate is below 1e-7; shape; inputs untouched); bprop:
-                      property (fprop then bprop on one instance: the
-                      gradient is zero exactly where the outputs were). Any
-                      way of drawing the mask is accepted.
+                      fixed and property (fprop then bprop on one instance:
+                      the gradient is zero exactly where the outputs were).
+                      Any way of drawing the mask is accepted. A case may
+                      set other constructor kwargs (``"layer": {"kwargs"}``)
+                      and ask that the mask be shared across the batch
+                      exactly when the reference's is (``"mask_sharing"``).
     function          fixed (returned values, or the arguments after the call
                       for functions that update in place), property (shape,
                       arguments untouched, batch-size independence).
