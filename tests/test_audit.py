@@ -358,8 +358,8 @@ def test_an_unfair_check_makes_a_fairness_probe_lose_points(tmp_path, monkeypatc
 def test_a_tolerance_the_solution_itself_cannot_meet_stops_the_audit(tmp_path, monkeypatch, mnist_env):
     course = _course_copy(tmp_path, monkeypatch, '03_multiple_layer_models')
 
-    def tighten(raw):  # training errors must match the reference run to the last bit
-        raw['training']['error_rtol'] = 0.0
+    def tighten(raw):  # held-out accuracy 50 points above the reference run's: nothing can meet it
+        raw['training']['accuracy_tolerance'] = -0.5
     _edit_spec(spec_module.SPEC_DIR, '03_multiple_layer_models', tighten)
     spec = load_spec('03_multiple_layer_models', course)
     with pytest.raises(AuditError, match='solution itself loses points'):
