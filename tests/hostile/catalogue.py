@@ -717,30 +717,6 @@ return False  # a private /tmp is allowed: the file-system snapshot decides'''),
         PLACEMENTS, 'no new file in the host\'s temporary folders', held_at=FILE_SYSTEM_HIDDEN,
         unsafe_at=_WRITE_UNSAFE, combinable=True, exact=True),
     Attack(
-        'poison_shared_training_data', 'write',
-        'Write into, shrink or map writable every inherited regular file (the sealed training-set files).',
-        _code('''
-import mmap
-import os
-import stat
-changed = False
-for fd in range(3, 1024):
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            continue
-    except OSError:
-        continue
-    for attempt in (lambda: os.pwrite(fd, b'\\xff' * 4096, 0), lambda: os.ftruncate(fd, 0),
-                    lambda: mmap.mmap(fd, 4096, flags=mmap.MAP_SHARED, prot=mmap.PROT_WRITE)):
-        try:
-            attempt()
-            changed = True
-        except (OSError, ValueError, OverflowError):
-            pass
-return changed'''),
-        PLACEMENTS, 'the training set every later submission trains on is unchanged; ' + NO_POINTS,
-        combinable=True, exact=True),
-    Attack(
         'fill_disk', 'write',
         'Write 16 MiB files into the working directory and /tmp until the disk is full (at most 3 GiB).',
         _code('''
@@ -945,6 +921,30 @@ return False'''), (METHOD, MODULE), 'no process of the submission outlives its g
 # --------------------------------------------------------------------------
 
 PROTOCOL_ATTACKS = [
+    Attack(
+        'poison_shared_training_data', 'protocol',
+        'Write into, shrink or map writable every inherited regular file (the sealed training-set files).',
+        _code('''
+import mmap
+import os
+import stat
+changed = False
+for fd in range(3, 1024):
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            continue
+    except OSError:
+        continue
+    for attempt in (lambda: os.pwrite(fd, b'\\xff' * 4096, 0), lambda: os.ftruncate(fd, 0),
+                    lambda: mmap.mmap(fd, 4096, flags=mmap.MAP_SHARED, prot=mmap.PROT_WRITE)):
+        try:
+            attempt()
+            changed = True
+        except (OSError, ValueError, OverflowError):
+            pass
+return changed'''),
+        PLACEMENTS, 'the training set every later submission trains on is unchanged; ' + NO_POINTS,
+        combinable=True, exact=True),
     Attack('close_all_descriptors', 'protocol', 'Close every file descriptor (the protocol pipes included).',
            _code('import os\nos.closerange(0, 65536)\nreturn False'), (METHOD, MODULE), NO_POINTS,
            expect=_CRASH + r'|loading the submission failed'),
