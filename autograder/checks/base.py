@@ -14,7 +14,8 @@ child only ever sees inputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -372,6 +373,20 @@ class TargetPlanner:
         self.method = item.method
         self.init_kwargs = dict(self.target.kwargs)
         self.what = item.target
+
+    def case_twin(self, override: dict, **options):
+        """A copy of this planner for one case that builds the target as its ``"layer"`` entry says.
+
+        Args:
+            override: The case's ``"layer"`` entry; its ``"kwargs"`` (when
+                given) replace the target's constructor kwargs.
+            **options: Target options replaced for that case (e.g. ``params``).
+        """
+        target = replace(self.target, kwargs=dict(override.get('kwargs', self.target.kwargs)),
+                         options=dict(self.target.options, **options))
+        twin = copy.copy(self)
+        twin.target, twin.init_kwargs = target, dict(target.kwargs)
+        return twin
 
     def reference(self):
         """A fresh reference instance (or the reference function) of the target."""

@@ -17,8 +17,6 @@ bprop never answer an fprop case.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 
 import numpy as np
 from mlp import checks as compare
@@ -171,11 +169,8 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
         override = case.data.get('layer')
         if not override:
             return self
-        target = dataclasses.replace(
-            self.target, kwargs=dict(override.get('kwargs', self.target.kwargs)),
-            options=dict(self.target.options, params=override.get('params')))
-        twin = copy.copy(self)
-        twin.target, twin.init_kwargs, twin._params = target, dict(target.kwargs), None
+        twin = self.case_twin(override, params=override.get('params'))
+        twin._params = None
         twin._objects = dict(override.get('objects') or {})
         return twin
 

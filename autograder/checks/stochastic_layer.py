@@ -41,8 +41,6 @@ second: the gradient must pass exactly where that last fprop kept its input.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import math
 
 import numpy as np
@@ -103,12 +101,7 @@ class StochasticLayerPlanner(TrainingCheck, TargetPlanner):
     def _for_case(self, case):
         """This planner, or a copy built with the case's ``"layer": {"kwargs": {...}}``."""
         override = case.data.get('layer')
-        if not override:
-            return self
-        target = dataclasses.replace(self.target, kwargs=dict(override.get('kwargs', self.target.kwargs)))
-        twin = copy.copy(self)
-        twin.target, twin.init_kwargs = target, dict(target.kwargs)
-        return twin
+        return self.case_twin(override) if override else self
 
     def _with_arguments(self, what: str) -> str:
         """`what`, naming the constructor arguments when a case changed them."""
