@@ -836,6 +836,74 @@ def test_reading_stdin_cannot_swallow_requests(student_mlp_dir):
 
 
 # --------------------------------------------------------------------------
+# Requests sent ahead of the reply in hand (the pipeline)
+# --------------------------------------------------------------------------
+
+PIPELINE_SOURCE = """
+    import os
+    import time
+
+    def scaled(x, k):
+        return x * k
+
+    def slow(x):
+        time.sleep(0.6)
+        return x
+
+    def crash(x):
+        os._exit(5)
+"""
+
+
+def test_more_requests_than_the_pipeline_holds_each_get_their_own_answer(student_mlp_dir):
+    count = 3 * sandbox.PIPELINE_DEPTH + 5
+    requests = [call(f"r{i}", "scaled", None, np.full(3, float(i)), args=[{"array": 0}, i]) for i in range(count)]
+    outcome = run(PIPELINE_SOURCE, requests, student_mlp_dir, BEST_LEVEL)
+    assert outcome.restarts == 0
+    for i in range(count):
+        np.testing.assert_array_equal(outcome.responses[f"r{i}"].arrays[0], np.full(3, float(i * i)))
+
+
+def test_a_request_sent_ahead_is_timed_from_the_answer_before_it(student_mlp_dir):
+    """Three 0.6 s requests, sent together, each within a 1.2 s budget: none times out.
+
+    Timed from its sending, the third would have used 1.8 s of its budget.
+    """
+    requests = [call(f"s{i}", "slow", None, np.ones(1)) for i in range(3)]
+    outcome = run(PIPELINE_SOURCE, requests, student_mlp_dir, BEST_LEVEL, request_seconds=1.2)
+    for i in range(3):
+        response = outcome.responses[f"s{i}"]
+        assert response.status == "ok", response.message
+        assert 0.55 < response.seconds < 1.2
+
+
+def test_requests_in_flight_when_the_child_dies_go_to_its_successor(student_mlp_dir):
+    requests = [call("a", "scaled", None, np.ones(2), args=[{"array": 0}, 2]),
+                call("boom", "crash", None, np.ones(1))]
+    requests += [call(f"after{i}", "scaled", None, np.ones(2), args=[{"array": 0}, i]) for i in range(5)]
+    outcome = run(PIPELINE_SOURCE, requests, student_mlp_dir, BEST_LEVEL)
+    assert outcome.restarts == 1
+    assert outcome.responses["boom"].status == "crashed"
+    np.testing.assert_array_equal(outcome.responses["a"].arrays[0], np.full(2, 2.0))
+    for i in range(5):
+        np.testing.assert_array_equal(outcome.responses[f"after{i}"].arrays[0], np.full(2, float(i)))
+
+
+def test_an_early_reply_to_a_request_sent_ahead_is_refused(student_mlp_dir):
+    """The child knows the ids in flight; answering one out of turn puts it out of step."""
+    import json
+
+    forged = {"type": "result", "id": "after", "ok": True, "returned": "array", "num_returned": 1,
+              "num_inputs": 0, "arrays": [{"shape": [3], "dtype": "<f8"}]}
+    outcome = run(GARBAGE_SOURCE, [call("forge", "forge", None, args=[json.dumps(forged)]),
+                                   call("after", "fine", None, np.full(2, 7.0))], student_mlp_dir, BEST_LEVEL)
+    assert outcome.responses["forge"].status == "error"
+    assert "malformed" in outcome.responses["forge"].message
+    assert outcome.restarts == 1  # replaced, and "after" answered afresh
+    np.testing.assert_array_equal(outcome.responses["after"].arrays[0], np.full(2, 7.0))
+
+
+# --------------------------------------------------------------------------
 # Hidden inputs never reach words that are shown
 # --------------------------------------------------------------------------
 
