@@ -162,6 +162,61 @@ def test_reset_then_reseed_reproduces_a_fresh_provider():
         np.testing.assert_array_equal(x, y)
 
 
+class WholeCopyProvider:
+    """The course's provider as it was first written: each shuffle copies the whole arrays."""
+
+    def __init__(self, inputs, targets, batch_size, rng):
+        self.inputs, self.targets, self.batch_size, self.rng = inputs, targets, batch_size, rng
+        self.shuffle()
+
+    def shuffle(self):
+        perm = self.rng.permutation(self.inputs.shape[0])
+        self.inputs, self.targets = self.inputs[perm], self.targets[perm]
+
+    def epoch(self):
+        batches = [(self.inputs[k:k + self.batch_size], self.targets[k:k + self.batch_size])
+                   for k in range(0, self.inputs.shape[0] - self.batch_size + 1, self.batch_size)]
+        self.shuffle()
+        return batches
+
+
+def test_batches_and_whole_arrays_match_a_provider_that_copies_on_every_shuffle():
+    inputs, targets = toy_data(37)
+    provider = dp.DataProvider(inputs, targets, 5, rng=np.random.RandomState(4))
+    copying = WholeCopyProvider(inputs, targets, 5, np.random.RandomState(4))
+    for epoch in range(4):
+        if epoch == 2:  # reading the whole arrays mid-run changes nothing
+            np.testing.assert_array_equal(provider.inputs, copying.inputs)
+            np.testing.assert_array_equal(provider.targets, copying.targets)
+        for (x, t), (y, u) in zip(collect_epoch(provider), copying.epoch(), strict=True):
+            np.testing.assert_array_equal(x, y)
+            np.testing.assert_array_equal(t, u)
+
+
+def test_read_only_data_is_served_and_never_written():
+    inputs, targets = toy_data(20)
+    inputs.flags.writeable = False
+    targets.flags.writeable = False
+    provider = dp.DataProvider(inputs, targets, 4, rng=np.random.RandomState(2))
+    for inputs_batch, _ in provider:
+        inputs_batch *= -1  # a careless layer writing into its batch
+    np.testing.assert_array_equal(inputs, toy_data(20)[0])
+    np.testing.assert_array_equal(np.sort(provider.inputs[:, 0]), np.arange(20))
+
+
+def test_setting_the_arrays_takes_them_in_the_current_order():
+    inputs, targets = toy_data(12)
+    provider = dp.DataProvider(inputs, targets, 12, rng=np.random.RandomState(6))
+    shuffled = provider.inputs.copy()
+    provider.inputs = shuffled * 10
+    (batch, batch_targets), = collect_epoch(provider)
+    np.testing.assert_array_equal(batch, shuffled * 10)
+    np.testing.assert_array_equal(batch_targets, shuffled[:, 0].astype(int) % 4)  # still paired
+    provider.shuffle_order = False
+    provider.reset()
+    np.testing.assert_array_equal(provider.inputs[:, 0], np.arange(12) * 10)
+
+
 def test_default_rng_does_not_touch_global_state():
     inputs, targets = toy_data(10)
     before = np.random.get_state()

@@ -100,6 +100,11 @@ class DataProvider(object):
     Each pass yields `num_batches` batches of exactly `batch_size` examples
     (a final partial batch is dropped). When the pass ends the provider
     starts a new epoch, reshuffling first if `shuffle_order` is True.
+
+    The data arrays are never copied whole: a shuffle permutes an index
+    vector, each batch gathers its own rows (a fresh array), and `inputs` /
+    `targets` give the whole data in the current order, gathered when first
+    read after a shuffle.
     """
 
     def __init__(self, inputs, targets, batch_size, max_num_batches=-1,
@@ -124,8 +129,10 @@ class DataProvider(object):
             raise ValueError(
                 'inputs and targets must hold the same number of examples, got '
                 '{0} and {1}.'.format(len(inputs), len(targets)))
-        self.inputs = inputs
-        self.targets = targets
+        self._data_inputs = inputs
+        self._data_targets = targets
+        self._rows = np.arange(inputs.shape[0])  # row of the data arrays at each position
+        self._ordered = {}  # 'inputs' / 'targets' -> the whole array in the current order
         self._batch_size = _checked_batch_size(batch_size)
         self._max_num_batches = _checked_max_num_batches(max_num_batches)
         self._update_num_batches()
@@ -133,6 +140,42 @@ class DataProvider(object):
         self._current_order = np.arange(inputs.shape[0])
         self.rng = np.random.RandomState(DEFAULT_SEED) if rng is None else rng
         self.new_epoch()
+
+    @property
+    def inputs(self):
+        """All inputs in the current order, shape (num_data, ...)."""
+        return self._in_order('inputs', self._data_inputs)
+
+    @inputs.setter
+    def inputs(self, value):
+        self._set_data(value, self.targets)
+
+    @property
+    def targets(self):
+        """All targets in the current order, shape (num_data, ...)."""
+        return self._in_order('targets', self._data_targets)
+
+    @targets.setter
+    def targets(self, value):
+        self._set_data(self.inputs, value)
+
+    def _in_order(self, name, data):
+        ordered = self._ordered.get(name)
+        if ordered is None:
+            ordered = self._ordered[name] = data[self._rows]
+        return ordered
+
+    def _set_data(self, inputs, targets):
+        """Takes arrays already in the current order as the provider's data."""
+        self._data_inputs, self._data_targets = inputs, targets
+        self._rows = np.arange(len(inputs))
+        self._ordered = {'inputs': inputs, 'targets': targets}
+
+    def _permute(self, perm):
+        """Reorders the data by `perm` (positions), without copying it."""
+        self._current_order = self._current_order[perm]
+        self._rows = self._rows[perm]
+        self._ordered = {}
 
     @property
     def batch_size(self):
@@ -155,7 +198,7 @@ class DataProvider(object):
         self._update_num_batches()
 
     def _update_num_batches(self):
-        possible = self.inputs.shape[0] // self.batch_size
+        possible = self._data_inputs.shape[0] // self.batch_size
         if self.max_num_batches == -1:
             self.num_batches = possible
         else:
@@ -172,18 +215,12 @@ class DataProvider(object):
 
     def reset(self):
         """Restores the original data order, then starts a new epoch."""
-        inverse = np.argsort(self._current_order)
-        self._current_order = self._current_order[inverse]
-        self.inputs = self.inputs[inverse]
-        self.targets = self.targets[inverse]
+        self._permute(np.argsort(self._current_order))
         self.new_epoch()
 
     def shuffle(self):
         """Permutes the data order at random using `rng`."""
-        perm = self.rng.permutation(self.inputs.shape[0])
-        self._current_order = self._current_order[perm]
-        self.inputs = self.inputs[perm]
-        self.targets = self.targets[perm]
+        self._permute(self.rng.permutation(self._rows.shape[0]))
 
     def __next__(self):
         """Returns the next (inputs_batch, targets_batch).
@@ -197,7 +234,15 @@ class DataProvider(object):
         batch_slice = slice(self._curr_batch * self.batch_size,
                             (self._curr_batch + 1) * self.batch_size)
         self._curr_batch += 1
-        return self.inputs[batch_slice], self.targets[batch_slice]
+        return self._batch_of('inputs', self._data_inputs, batch_slice), \
+            self._batch_of('targets', self._data_targets, batch_slice)
+
+    def _batch_of(self, name, data, batch_slice):
+        """A batch of one array: a view of the ordered array once it was read, else gathered."""
+        ordered = self._ordered.get(name)
+        if ordered is not None:
+            return ordered[batch_slice]
+        return data[self._rows[batch_slice]]
 
     next = __next__  # The course's Python 2 name.
 
