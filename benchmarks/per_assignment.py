@@ -9,7 +9,8 @@ what issue 16 states its targets in (serial cost per submission at most 2.5x the
 the per-submission time at N workers is issue 12's and 13's figure (under 1 s, lab 7 under 2 s).
 
 Usage (MNIST in $MLP_DATA_DIR or ../shared/data/mnist):
-    python benchmarks/per_assignment.py [--count 6] [--runs 2] [--workers 2] [--assignment NAME ...]
+    python benchmarks/per_assignment.py [--count 6] [--runs 2] [--workers 2] [--floor-runs 9]
+                                        [--assignment NAME ...]
 
 Nothing is asserted; the numbers are printed with the machine's load.
 """
@@ -32,8 +33,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO_ROOT.parent / 'shared' / 'data' / 'mnist'
 
 
-def bare_sandbox_seconds(spec, runs: int) -> tuple[float, str]:
-    """(median seconds, isolation level) of a sandbox that only imports numpy."""
+def bare_sandbox_seconds(spec, runs: int) -> tuple[list[float], str]:
+    """(seconds of each run, isolation level) of a sandbox that only imports numpy."""
     from autograder.sandbox.isolation import exec_untrusted
     seconds, level = [], ''
     for _ in range(runs):
@@ -41,7 +42,11 @@ def bare_sandbox_seconds(spec, runs: int) -> tuple[float, str]:
         outcome = exec_untrusted('import numpy\n', [], student_mlp_dir=spec.student_mlp_dir)
         seconds.append(time.perf_counter() - started)
         level = outcome.isolation
-    return statistics.median(seconds), level
+    return seconds, level
+
+
+def min_median(values: list[float]) -> str:
+    return '{0:.3f}/{1:.3f}'.format(min(values), statistics.median(values))
 
 
 def class_seconds(spec, folder: Path, out_root: Path, workers: int, runs: int) -> list[float]:
@@ -62,6 +67,7 @@ def main() -> int:
     parser.add_argument('--count', type=int, default=6, help='completed submissions per class')
     parser.add_argument('--runs', type=int, default=2)
     parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument('--floor-runs', type=int, default=9, help='runs of the bare sandbox')
     parser.add_argument('--assignment', action='append', help='only these (repeatable)')
     args = parser.parse_args()
     sys.path.insert(0, str(REPO_ROOT))
@@ -73,9 +79,10 @@ def main() -> int:
 
     print('machine: {0} cores, {1}; BLAS {2}'.format(os.cpu_count(), cpu_model(), blas_kernel()))
     print('load average at start: {0}'.format(load_average()))
-    print('{0:<28} {1:>9} {2:>14} {3:>14} {4:>10} {5:>10}'.format(
+    print('seconds as min/median; serial/floor as min/min and median/median')
+    print('{0:<26} {1:>13} {2:>15} {3:>15} {4:>13}'.format(
         'assignment', 'floor s', '1 worker s/sub', '{0} workers s/sub'.format(args.workers),
-        'serial/floor', ''))
+        'serial/floor'))
     with tempfile.TemporaryDirectory(prefix='mlp-per-assignment-') as work:
         for name in args.assignment or list_assignments():
             spec = load_spec(name)
@@ -84,11 +91,13 @@ def main() -> int:
             notebook = submission_notebook(REPO_ROOT, name)
             for k in range(args.count):
                 nbformat.write(notebook, str(folder / 'student{0}.ipynb'.format(k)))
-            floor, level = bare_sandbox_seconds(spec, 5)
+            floor, level = bare_sandbox_seconds(spec, args.floor_runs)
             serial = class_seconds(spec, folder, Path(work), 1, args.runs)
             parallel = class_seconds(spec, folder, Path(work), args.workers, args.runs)
-            print('{0:<28} {1:>9.3f} {2:>14.3f} {3:>14.3f} {4:>10.1f}x  ({5}; min of {6} runs)'.format(
-                name, floor, min(serial), min(parallel), min(serial) / floor, level, args.runs))
+            print('{0:<26} {1:>13} {2:>15} {3:>15} {4:>5.1f}x/{5:.1f}x  ({6}; {7} floor runs, {8} class runs)'.format(
+                name, min_median(floor), min_median(serial), min_median(parallel),
+                min(serial) / min(floor), statistics.median(serial) / statistics.median(floor),
+                level, args.floor_runs, args.runs))
     print('load average at end: {0}'.format(load_average()))
     return 0
 
