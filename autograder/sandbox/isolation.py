@@ -690,7 +690,6 @@ class _Child:
         start on it: when it was sent, or when the reply before it was collected.
         """
         request, sent = self._in_flight.popleft()
-        request_id = request.id
         started = max(sent, self._last_answer)
         budget = request.timeout if request.timeout is not None else self.limits.request_seconds
         request_deadline = started + budget
@@ -701,6 +700,7 @@ class _Child:
         return response
 
     def _response_of(self, request: Request, item: Any, budget: float, request_deadline: float) -> Response:
+        """The Response for what `_receive` gave for ``request``; marks the child broken when out of step."""
         request_id = request.id
         label = _request_label(request.header)
         if isinstance(item, answers.Rejected):  # refused unread
