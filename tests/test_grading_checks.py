@@ -50,6 +50,9 @@ def answer(requests, classes, *, fail=()):
                     return classes[name] if source == 'submission' else oracle._resolve_reference_class(name, source)
                 outputs, errors = recipes.train_and_predict(header, resolve, *arrays)
                 returned, inputs_after = [outputs, errors], []
+            elif header['type'] == 'sequence':
+                responses[header['id']] = answer_sequence(header, arrays, classes)
+                continue
             else:
                 layer = classes[header['target']](**header['init']['kwargs'])
                 if header.get('params') is not None:
@@ -68,6 +71,31 @@ def answer(requests, classes, *, fail=()):
             header={'returned': 'array', 'num_returned': len(returned), 'num_inputs': len(inputs_after)},
             arrays=returned + [np.array(a, dtype=float) for a in inputs_after])
     return responses
+
+
+def answer_sequence(header, arrays, classes):
+    """A sequence request's answer: one layer, its steps in order, what each records (returned values)."""
+    layer = classes[header['target']](**header['init']['kwargs'])
+
+    def value_of(argument):
+        if isinstance(argument, dict) and 'copy' in argument:
+            return arrays[argument['copy']].copy()
+        if isinstance(argument, dict) and 'list' in argument:
+            return [value_of(item) for item in argument['list']]
+        return argument
+
+    recorded, layout = [], []
+    for step in header['steps']:
+        value = getattr(layer, step['method'])(*[value_of(a) for a in step.get('args', [])])
+        counts = []
+        for record in step.get('record', []):
+            assert record == {'returned': True}, record  # all the layer kind's sequences record here
+            values = list(value) if isinstance(value, (list, tuple)) else [value]
+            recorded += [np.array(v, dtype=float) for v in values]
+            counts.append(len(values))
+        layout.append(counts)
+    return Response(header['id'], 'ok', header={'returned': 'list', 'num_returned': len(recorded),
+                                                'num_inputs': 0, 'records': layout}, arrays=recorded)
 
 
 def grade_item(spec, grade_id, classes, public_only=False):

@@ -121,6 +121,105 @@ def test_a_4d_layer_with_spec_given_shapes_just_works(tmp_path):
     assert by_item(report)['conv_fprop'][0] == 0.0
 
 
+# The finite differences of a gradient check share a layer, several fprop calls per request.
+
+GRADCHECK_ITEMS = [item for item in CONV_ITEMS if item['grade_id'] != 'conv_fprop']
+
+
+def with_fprop(body: str) -> str:
+    """The reference convolution with an fprop that runs `body` (indented code) first."""
+    return REFERENCE_CONV.replace('    pass\n', '    def fprop(self, inputs):\n' + body
+                                  + '        return _Reference.fprop(self, inputs)\n')
+
+
+@pytest.mark.parametrize('body', [
+    '        self.calls = getattr(self, "calls", 0) + 1\n        self.last_inputs = inputs\n',
+    '        self.kernels = self.kernels.copy()\n',
+    '        self.kernels, self.biases = self.params\n',
+], ids=['counts-and-caches', 'copies-its-kernels', 'reassigns-its-params'])
+def test_state_a_right_fprop_keeps_between_calls_costs_nothing(tmp_path, body):
+    spec = kind_spec(tmp_path, classes=CONV, cases=CONV_CASES, items=GRADCHECK_ITEMS)
+    assert by_item(grade(spec, with_fprop(body), tmp_path)) == {
+        item['grade_id']: (1.0, []) for item in GRADCHECK_ITEMS}
+
+
+def test_with_a_right_fprop_the_gradients_are_judged_by_its_own_finite_differences(tmp_path):
+    """The batched and the per-layer estimates are read back right: neither falls back for a good fprop."""
+    spec = kind_spec(tmp_path, classes=CONV, cases=CONV_CASES, items=GRADCHECK_ITEMS)
+    doubled = REFERENCE_CONV.replace('    pass\n', '''    def bprop(self, inputs, outputs, grads_wrt_outputs):
+        return 2 * _Reference.bprop(self, inputs, outputs, grads_wrt_outputs)
+
+    def grads_wrt_params(self, inputs, grads_wrt_outputs):
+        return [2 * grads for grads in _Reference.grads_wrt_params(self, inputs, grads_wrt_outputs)]
+''')
+    report = grade(spec, doubled, tmp_path)
+    for grade_id in ('conv_bprop', 'conv_grads'):
+        assert by_item(report)[grade_id][0] == 0.0
+        assert 'compared with finite differences of your fprop' in failed_outputs(report, grade_id), grade_id
+
+
+def test_a_fprop_that_drifts_from_call_to_call_does_not_cost_right_gradients(tmp_path):
+    """Its finite differences disagree with the reference derivative, which then judges the gradients."""
+    spec = kind_spec(tmp_path, classes=CONV, cases=CONV_CASES, items=GRADCHECK_ITEMS)
+    drifting = REFERENCE_CONV.replace('    pass\n', '''    def fprop(self, inputs):
+        self.calls = getattr(self, "calls", 0) + 1
+        return _Reference.fprop(self, inputs) + 1e-3 * (self.calls - 1)
+''')
+    assert by_item(grade(spec, drifting, tmp_path, student='drifting')) == {
+        item['grade_id']: (1.0, []) for item in GRADCHECK_ITEMS}
+    wrong_grads = drifting + '''
+    def grads_wrt_params(self, inputs, grads_wrt_outputs):
+        return [2 * grads for grads in _Reference.grads_wrt_params(self, inputs, grads_wrt_outputs)]
+'''
+    report = grade(spec, wrong_grads, tmp_path, student='wrong_grads')
+    assert by_item(report)['conv_grads'][0] == 0.0
+    assert 'compared with the reference derivative' in failed_outputs(report, 'conv_grads')
+
+
+def test_a_fprop_that_mixes_the_examples_of_a_batch_does_not_cost_a_right_bprop(tmp_path):
+    """The perturbed inputs of bprop's check go in one batch; an fprop that is not row by row
+    spoils their differences, and the reference derivative judges bprop instead."""
+    spec = kind_spec(tmp_path, classes=CONV, cases=CONV_CASES, items=GRADCHECK_ITEMS)
+    mixing = 'import numpy as np\n' + REFERENCE_CONV.replace('    pass\n', '''    def fprop(self, inputs):
+        outputs = _Reference.fprop(self, inputs)
+        return outputs * (1 + 1e-3 * np.arange(len(outputs)).reshape((-1,) + (1,) * (outputs.ndim - 1)))
+''')
+    assert by_item(grade(spec, mixing, tmp_path, student='mixing'))['conv_bprop'] == (1.0, [])
+    wrong_bprop = mixing + '''
+    def bprop(self, inputs, outputs, grads_wrt_outputs):
+        return 2 * _Reference.bprop(self, inputs, outputs, grads_wrt_outputs)
+'''
+    report = grade(spec, wrong_bprop, tmp_path, student='wrong_bprop')
+    assert by_item(report)['conv_bprop'][0] == 0.0
+    assert 'compared with the reference derivative' in failed_outputs(report, 'conv_bprop')
+
+
+def test_a_fprop_that_fails_late_does_not_cost_a_right_bprop(tmp_path):
+    spec = kind_spec(tmp_path, classes=CONV, cases=CONV_CASES, items=GRADCHECK_ITEMS)
+    late = with_fprop('        self.calls = getattr(self, "calls", 0) + 1\n'
+                      '        if self.calls > 20:\n            raise ValueError("tired")\n')
+    assert by_item(grade(spec, late, tmp_path)) == {item['grade_id']: (1.0, []) for item in GRADCHECK_ITEMS}
+
+
+def test_a_gradient_check_sends_its_forward_values_in_few_requests(tmp_path):
+    """bprop's: one fprop of every perturbed input stacked; the parameters': a few dozen calls per layer."""
+    from autograder.checks import layer
+    from autograder.checks.plan import plan_item
+    spec = kind_spec(tmp_path, classes=CONV, cases=CONV_CASES, items=GRADCHECK_ITEMS)
+    by_id = {item.grade_id: item for item in spec.items}
+    elements = 2 * 2 * 4 * 4
+    stacked = [request for plan in plan_item(spec, by_id['conv_bprop']) for request in plan.requests
+               if 'differences' in request.id]
+    assert [request.header['type'] for request in stacked] == ['call']
+    assert stacked[0].arrays[0].shape == (2 * elements * 2, 2, 4, 4)
+    sequences = [request for plan in plan_item(spec, by_id['conv_grads']) for request in plan.requests
+                 if 'differences' in request.id]
+    fprops = [step for request in sequences for step in request.header['steps'] if step['method'] == 'fprop']
+    assert len(fprops) == 2 * (2 * 2 * 2 * 2 + 2)
+    assert len(sequences) == -(-len(fprops) // layer.FORWARD_CALLS_PER_LAYER)
+    assert all(request.header['type'] == 'sequence' for request in sequences)
+
+
 # A case's "layer" entry with helper objects (penalties) as constructor arguments.
 
 PENALTIES = {'kernels_penalty': {'class': 'L2Penalty', 'source': 'mlp.penalties', 'kwargs': {'coefficient': 0.5}},
@@ -208,3 +307,14 @@ def test_batch_normalisation_gets_the_properties_it_has(tmp_path):
     report = grade(spec, 'import numpy as np\n' + in_place, tmp_path, student='in_place')
     assert 'modifies its argument grads_wrt_outputs in place' in failed_outputs(report, 'bn_bprop')
     assert 'batch size changes' not in failed_outputs(report, 'bn_bprop')
+
+
+def test_batch_normalisation_gets_its_bprop_differences_one_call_at_a_time(tmp_path):
+    """Its statistics are the batch's: stacking the perturbed inputs would change what it computes."""
+    from autograder.checks.plan import plan_item
+    items = [{'grade_id': 'bn_bprop', 'target': 'BatchNormalizationLayer.bprop', 'checks': ['gradcheck']}]
+    spec = kind_spec(tmp_path, classes=BN, cases=BN_CASES, items=items)
+    requests = [request for plan in plan_item(spec, spec.items[0]) for request in plan.requests
+                if 'differences' in request.id]
+    assert requests and all(request.header['type'] == 'sequence' for request in requests)
+    assert by_item(grade(spec, REFERENCE_BN, tmp_path)) == {'bn_bprop': (1.0, [])}

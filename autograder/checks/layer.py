@@ -32,6 +32,8 @@ from autograder.course.spec import AssignmentSpec, Case
 GRADCHECK_SHAPE = (3, 4)
 PROPERTY_SHAPE = (5, 4)
 LARGE_MAGNITUDE = 1e3
+# fprop calls of a finite-difference estimate made on one layer, one request (see _forward_calls).
+FORWARD_CALLS_PER_LAYER = 32
 
 
 def spec_params(target, reference) -> list[np.ndarray] | None:
@@ -136,18 +138,123 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
         more with them (`__init__(**kwargs, penalty=object)`), sets the
         parameters (`params = [...]`), then makes the call.
         """
+        return self._calls_on_one_layer(request_id, method, [(arrays, params)])
+
+    def _calls_on_one_layer(self, request_id, method, calls):
+        """A sequence request making several calls on ONE fresh layer, each on fresh copies.
+
+        Args:
+            request_id: The request's id.
+            method: The method each call makes ('fprop', say).
+            calls: ``(arrays, params)`` per call: ``method(*arrays)`` after
+                ``params = [...]`` (no assignment when params is empty or None).
+
+        Returns:
+            The request; record k of its steps' records is what call k returned.
+        """
         names = sorted(self._objects)
         objects = [dict(self._objects[name], source=self._objects[name].get('source', 'mlp.penalties'))
                    for name in names]
-        arrays = [np.asarray(a, dtype=float) for a in arrays]
-        params = [np.asarray(p, dtype=float) for p in (params or [])]
-        steps = [{'method': '__init__', 'args': [],
-                  'kwargs': dict(self.init_kwargs, **{name: {'object': j} for j, name in enumerate(names)})}]
-        steps += self._params_steps(len(arrays), len(params))
-        steps.append({'method': method, 'args': [{'copy': k} for k in range(len(arrays))],
-                      'record': [{'returned': True}]})
-        return sequence_request(request_id, self.class_name, self.init_kwargs, steps, arrays + params,
+        sent, steps = [], []
+        if objects:
+            steps.append({'method': '__init__', 'args': [], 'kwargs': dict(
+                self.init_kwargs, **{name: {'object': j} for j, name in enumerate(names)})})
+        for arrays, params in calls:
+            arrays = [np.asarray(a, dtype=float) for a in arrays]
+            params = [np.asarray(p, dtype=float) for p in (params or [])]
+            steps += self._params_steps(len(sent) + len(arrays), len(params))
+            steps.append({'method': method, 'args': [{'copy': len(sent) + k} for k in range(len(arrays))],
+                          'record': [{'returned': True}]})
+            sent += arrays + params
+        return sequence_request(request_id, self.class_name, self.init_kwargs, steps, sent,
                                 objects=objects)
+
+    @staticmethod
+    def _treats_examples_alone(reference, inputs_list) -> bool:
+        """Whether the reference's fprop of all of `inputs_list` stacked is each one's fprop, stacked."""
+        stacked = reference.fprop(np.concatenate(inputs_list, axis=0))
+        alone = [reference.fprop(inputs.copy()) for inputs in inputs_list]
+        return bool(np.shape(stacked) == (sum(len(a) for a in alone),) + np.shape(alone[0])[1:]
+                    and np.allclose(stacked, np.concatenate(alone, axis=0), rtol=1e-12, atol=1e-12))
+
+    def _forward_batch(self, request_id, inputs_list):
+        """One fprop of all of `inputs_list` (equal shapes) stacked along the batch axis.
+
+        For a layer whose reference treats every example on its own (all but
+        batch normalisation), the forward values of the hundreds of perturbed
+        inputs of a finite-difference estimate come from one call. A forward
+        function that mixes the examples of a batch (a mistake, for these
+        layers) gives estimates that disagree with the exact reference
+        derivative, which then judges the gradient (`derivative_to_judge_by`).
+
+        Returns:
+            ``([request], outputs_of)``: ``outputs_of(responses, k)`` is the
+            part of the returned array that belongs to ``inputs_list[k]``
+            (raises `ResponseProblem` when the answer is missing or not
+            shaped batch by batch).
+        """
+        rows = len(inputs_list[0])
+        request = self._request(request_id, 'fprop', [np.concatenate(inputs_list, axis=0)])
+        fprop_name = self.class_name + '.fprop'
+
+        def outputs_of(responses, k):
+            stacked = single(returned(responses, request_id, fprop_name), fprop_name)
+            if np.ndim(stacked) < 1 or len(stacked) != rows * len(inputs_list):
+                raise ResponseProblem('failed', '{0} returned {1} rows for {2} examples.'.format(
+                    fprop_name, len(stacked) if np.ndim(stacked) else 0, rows * len(inputs_list)))
+            return stacked[k * rows:(k + 1) * rows]
+
+        return [request], outputs_of
+
+    def _forward_calls(self, request_id, calls):
+        """fprop on each ``(inputs, params)`` of `calls`, up to FORWARD_CALLS_PER_LAYER on one layer.
+
+        A finite-difference estimate needs one fprop per perturbed element
+        (hundreds for lab 7's layers). Sent one call per request, each call
+        builds a layer of its own, and the student's constructor (a seeded
+        RandomState in the course's initialisers: 0.1 ms) is most of the cost
+        of a call on these small inputs. Here the calls share a layer, a
+        sequence of them per request. That cannot cost a fair student points:
+        a forward function whose answers depend on the calls before it gives
+        estimates that disagree with the exact reference derivative, and the
+        judge then falls back to the reference (`derivative_to_judge_by`).
+        Each request keeps the ordinary per-request time budget, ample for
+        this many calls on inputs this small.
+
+        Args:
+            request_id: Prefix of the requests' ids.
+            calls: ``(inputs, params)`` per call; params None means the
+                planner's own (the spec's, or the layer's initial ones).
+
+        Returns:
+            ``(requests, outputs_of)``: ``outputs_of(responses, k)`` is the
+            array call k returned (raises `ResponseProblem` when there is none).
+        """
+        requests = []
+        for start in range(0, len(calls), FORWARD_CALLS_PER_LAYER):
+            chunk = [([inputs], self.params if params is None else params)
+                     for inputs, params in calls[start:start + FORWARD_CALLS_PER_LAYER]]
+            requests.append(self._calls_on_one_layer('{0}.{1}'.format(request_id, len(requests)),
+                                                     'fprop', chunk))
+        fprop_name = self.class_name + '.fprop'
+        read = {}  # request index -> what each of its calls returned, or the problem; for `seen`
+
+        def outputs_of(responses, k):
+            if read.get('seen') is not responses:
+                read.clear()
+                read['seen'] = responses
+            index = k // FORWARD_CALLS_PER_LAYER
+            if index not in read:
+                try:
+                    read[index] = [step[0] for step in sequence_records(responses, requests[index], fprop_name)
+                                   if step]
+                except ResponseProblem as problem:
+                    read[index] = problem
+            if isinstance(read[index], ResponseProblem):
+                raise read[index]
+            return single(read[index][k % FORWARD_CALLS_PER_LAYER], fprop_name)
+
+        return requests, outputs_of
 
     def _output_shape(self, inputs):
         return np.shape(self.reference().fprop(np.array(inputs, dtype=float)))
@@ -322,18 +429,19 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
         outputs = reference.fprop(inputs.copy())
         exact = reference.bprop(inputs, outputs, grads)
         perturbed = compare.perturbed_inputs(inputs)
-        requests = [self._request(self._id(check, 'bprop'), 'bprop', [inputs, outputs, grads])]
-        for k, (_, plus, minus) in enumerate(perturbed):
-            requests.append(self._request(self._id(check, 'plus{0}'.format(k)), 'fprop', [plus]))
-            requests.append(self._request(self._id(check, 'minus{0}'.format(k)), 'fprop', [minus]))
+        shifted = [x for _, plus, minus in perturbed for x in (plus, minus)]
+        if self._treats_examples_alone(reference, shifted):
+            forward, outputs_of = self._forward_batch(self._id(check, 'differences'), shifted)
+        else:
+            forward, outputs_of = self._forward_calls(self._id(check, 'differences'), [(x, None) for x in shifted])
+        requests = [self._request(self._id(check, 'bprop'), 'bprop', [inputs, outputs, grads])] + forward
         fprop_name = self.class_name + '.fprop'
 
         def judge(responses):
             got = single(returned(responses, self._id(check, 'bprop'), self.what), self.what)
             truth, source = derivative_to_judge_by(
-                responses, [self._id(check, 'plus{0}'.format(k)) for k in range(len(perturbed))],
-                [self._id(check, 'minus{0}'.format(k)) for k in range(len(perturbed))],
-                grads, exact, fprop_name)
+                responses, range(0, 2 * len(perturbed), 2), range(1, 2 * len(perturbed), 2),
+                grads, exact, fprop_name, outputs_of=outputs_of)
             comparison = compare.compare_arrays(got, truth, self.what, compare.GRADCHECK_RTOL,
                                                 compare.GRADCHECK_ATOL)
             if comparison.ok:
@@ -350,26 +458,24 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
         reference = self.reference()
         params = [np.array(p, dtype=float) for p in reference.params]
         exact = reference.grads_wrt_params(inputs, grads)
-        requests = [self._request(self._id(check, 'grads'), 'grads_wrt_params', [inputs, grads])]
-        layout = []
+        calls, layout = [], []  # layout: (parameter index, its first call, its element count)
         for p_index, param in enumerate(params):
-            for k, (_, plus, minus) in enumerate(compare.perturbed_inputs(param)):
-                for sign, value in (('plus', plus), ('minus', minus)):
-                    values = [value if j == p_index else other for j, other in enumerate(params)]
-                    request_id = self._id(check, '{0}{1}.{2}'.format(sign, p_index, k))
-                    requests.append(self._request(request_id, 'fprop', [inputs], params=values))
-            layout.append((p_index, param.size))
+            layout.append((p_index, len(calls), param.size))
+            for _, plus, minus in compare.perturbed_inputs(param):
+                for value in (plus, minus):
+                    calls.append((inputs, [value if j == p_index else other for j, other in enumerate(params)]))
+        forward, outputs_of = self._forward_calls(self._id(check, 'differences'), calls)
+        requests = [self._request(self._id(check, 'grads'), 'grads_wrt_params', [inputs, grads])] + forward
 
         def judge(responses):
             got = returned(responses, self._id(check, 'grads'), self.what)
             if len(got) != len(exact):
                 return Verdict(0.0, 'failed', '{0} returned {1} arrays, expected {2}.'.format(
                     self.what, len(got), len(exact)))
-            for p_index, size in layout:
+            for p_index, first, size in layout:
                 truth, source = derivative_to_judge_by(
-                    responses, [self._id(check, 'plus{0}.{1}'.format(p_index, k)) for k in range(size)],
-                    [self._id(check, 'minus{0}.{1}'.format(p_index, k)) for k in range(size)],
-                    grads, exact[p_index], self.what)
+                    responses, range(first, first + 2 * size, 2), range(first + 1, first + 2 * size, 2),
+                    grads, exact[p_index], self.what, outputs_of=outputs_of)
                 comparison = compare.compare_arrays(
                     got[p_index], truth, '{0}[{1}]'.format(self.what, p_index),
                     compare.GRADCHECK_RTOL, compare.GRADCHECK_ATOL)
