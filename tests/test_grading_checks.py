@@ -355,6 +355,22 @@ def test_training_with_the_one_minus_y_slip_fails(lab3, data_env):
     assert result.target == 'TanhLayer'
 
 
+@pytest.mark.parametrize('rows', [1, 7, 25, 61])
+def test_the_evaluation_outputs_come_a_training_batch_at_a_time_in_order(rows):
+    """Batch by batch, as the course's optimiser evaluates: the whole set's outputs, row for row."""
+    from mlp.models import MultipleLayerModel
+    rng = np.random.RandomState(3)
+    model = MultipleLayerModel([reference_layers.AffineLayer(6, 4), reference_layers.TanhLayer(),
+                                reference_layers.AffineLayer(4, 3)])
+    inputs = rng.normal(size=(rows, 6))
+    seen = []
+    original = model.fprop
+    model.fprop = lambda batch: seen.append(len(batch)) or original(batch)
+    outputs = recipes._evaluation_outputs(model, {'layers': [], 'batch_size': 25}, inputs)
+    assert seen == [min(25, rows - start) for start in range(0, rows, 25)]
+    np.testing.assert_allclose(outputs, original(inputs)[-1], rtol=1e-12, atol=1e-12)
+
+
 def test_training_departure_measure():
     reference = [1.0, 0.5, 0.25]
     assert training.training_departure([1.0, 0.5, 0.25], reference, 0.01) is None

@@ -24,7 +24,8 @@ shuffled mini-batches, every random choice drawn from one RandomState(seed).
 A scheduler, when given, sets the rule's learning rate before every epoch
 (`update_learning_rule(rule, epoch)`, epochs counted from 0). Layers with a
 `stochastic` flag in fprop (dropout) run stochastically in training and
-deterministically for the evaluation outputs.
+deterministically for the evaluation outputs, which are computed a training
+batch at a time.
 """
 
 import numpy as np
@@ -70,10 +71,23 @@ def build_layers(recipe, resolve_class, rng):
 
 
 def _evaluation_outputs(model, recipe, eval_inputs):
-    """The model's outputs on held-out inputs, stochastic layers in their deterministic mode."""
-    if any(layer_spec.get('stochastic') for layer_spec in recipe['layers']):
-        return model.fprop(eval_inputs, evaluation=True)[-1]
-    return model.fprop(eval_inputs)[-1]
+    """The model's outputs on held-out inputs, stochastic layers in their deterministic mode.
+
+    The inputs go through the model `batch_size` rows at a time, as the
+    course's optimiser evaluates a data set batch by batch: the same outputs
+    for layers that treat each row on its own, with temporaries the size of
+    a training batch instead of the whole set's.
+
+    Returns:
+        Array (M, K): the final layer's outputs, rows in the order of `eval_inputs` (M, D).
+    """
+    stochastic = any(layer_spec.get('stochastic') for layer_spec in recipe['layers'])
+    size = max(1, int(recipe['batch_size']))
+    outputs = []
+    for start in range(0, max(1, len(eval_inputs)), size):  # an empty set: one empty batch
+        batch = eval_inputs[start:start + size]
+        outputs.append(model.fprop(batch, evaluation=True)[-1] if stochastic else model.fprop(batch)[-1])
+    return np.concatenate(outputs, axis=0)
 
 
 def train_and_predict(recipe, resolve_class, train_inputs, train_targets, eval_inputs):
