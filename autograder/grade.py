@@ -1,8 +1,9 @@
 """The grading pipeline for one submission: load -> extract -> sandbox -> judge -> report.
 
 TRUSTED. This module never runs student code itself: it hands the extracted
-source and the planned requests to `sandbox.exec_untrusted` and judges the
-plain-data responses with `checks`.
+source and the planned requests to a `sandbox.isolation.Sandbox` (started
+first, so that its child boots while the notebook is read and planned) and
+judges the plain-data responses with `checks`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from autograder.submission.extract import extract_code
 from autograder.sandbox.limits import Limits
 from autograder.submission.load import Rejection, load_submission
 from autograder.results import CheckResult, Report
-from autograder.sandbox.isolation import detect_isolation, exec_untrusted
+from autograder.sandbox.isolation import Sandbox, detect_isolation
 from autograder.course.spec import AssignmentSpec, Item
 
 
@@ -341,27 +342,27 @@ def _grade(path: Path, spec: AssignmentSpec, *, student: str, limits: Limits | N
     loaded = load_submission(Path(path), root=root)
     if isinstance(loaded, Rejection):
         return rejected_report(spec, student, shown, loaded.sha256 or '', loaded.reason)
-    extraction = extract_code(loaded.notebook, spec.classes.keys())
-    cells = loaded.notebook.cells
-    notes = list(loaded.warnings) + [_extraction_note(extraction)] + _syntax_notes(extraction, cells)
-    items = [item for item in spec.items if not (public_only and 'manual' in item.checks)]
-    item_points = {item.grade_id: item.points for item in items}
+    # The sandbox's child boots (interpreter, numpy) while the notebook is read and planned.
+    with Sandbox(student_mlp_dir=spec.student_mlp_dir, limits=limits or Limits()) as sandbox:
+        extraction = extract_code(loaded.notebook, spec.classes.keys())
+        cells = loaded.notebook.cells
+        notes = list(loaded.warnings) + [_extraction_note(extraction)] + _syntax_notes(extraction, cells)
+        items = [item for item in spec.items if not (public_only and 'manual' in item.checks)]
+        item_points = {item.grade_id: item.points for item in items}
 
-    runnable, results = [], []
-    for item in items:
-        if 'manual' in item.checks:
-            results.append(_manual_result(item))
-            continue
-        plans = checks.plan_item(spec, item, public_only=public_only)
-        if item.class_name in extraction.found:
-            runnable.extend(plans)
-        else:
-            results.extend(_missing_class_results(
-                plans, item_points, _missing_message(item.class_name, extraction)))
+        runnable, results = [], []
+        for item in items:
+            if 'manual' in item.checks:
+                results.append(_manual_result(item))
+                continue
+            plans = checks.plan_item(spec, item, public_only=public_only)
+            if item.class_name in extraction.found:
+                runnable.extend(plans)
+            else:
+                results.extend(_missing_class_results(
+                    plans, item_points, _missing_message(item.class_name, extraction)))
 
-    requests = _requests_of(runnable)
-    outcome = exec_untrusted(extraction.source, requests, student_mlp_dir=spec.student_mlp_dir,
-                             limits=limits or Limits())
+        outcome = sandbox.run(extraction.source, _requests_of(runnable))
     if not outcome.setup.ok:
         notes.append('Your code could not be loaded: {0}'.format(outcome.setup.message))
         if outcome.stderr_tail.strip():

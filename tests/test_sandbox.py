@@ -1150,6 +1150,33 @@ def test_no_processes_or_temporary_files_are_left_behind(student_mlp_dir, level,
     assert list(temp_root.iterdir()) == []
 
 
+@per_level
+def test_a_sandbox_boots_its_child_before_it_is_given_the_submission(student_mlp_dir, level, reachable_tmp, monkeypatch):
+    temp_root = reachable_tmp.mktemp(f"early-{level}")  # where a child of any uid can run from
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_root))
+    with sandbox.Sandbox(student_mlp_dir=student_mlp_dir, isolation=level) as early:
+        assert wait_until(lambda: bool(processes_with(str(temp_root))), 30.0)  # running, with no source yet
+        outcome = early.run(textwrap.dedent(TANH_SOURCE), [call("t", "TanhLayer", "fprop", np.zeros((2, 2)))])
+        with pytest.raises(ValueError, match="one submission"):
+            early.run("", [])
+    assert outcome.setup.ok and outcome.responses["t"].status == "ok"
+    assert wait_until(lambda: not processes_with(str(temp_root)), 10.0)
+    assert list(temp_root.iterdir()) == []
+
+
+@per_level
+def test_a_sandbox_left_unused_leaves_nothing_behind(student_mlp_dir, level, reachable_tmp, monkeypatch):
+    """A grader that fails between starting the sandbox and running it (a planning error) loses nothing."""
+    temp_root = reachable_tmp.mktemp(f"early-{level}")  # where a child of any uid can run from
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_root))
+    with pytest.raises(RuntimeError, match="planning failed"):
+        with sandbox.Sandbox(student_mlp_dir=student_mlp_dir, isolation=level):
+            assert wait_until(lambda: bool(processes_with(str(temp_root))), 30.0)
+            raise RuntimeError("planning failed")
+    assert wait_until(lambda: not processes_with(str(temp_root)), 10.0)
+    assert list(temp_root.iterdir()) == []
+
+
 GRADER_SCRIPT = """
 import sys
 from pathlib import Path

@@ -18,7 +18,7 @@ import pytest
 
 from autograder.sandbox import isolation as sandbox
 from autograder.sandbox import shared_memory
-from autograder.sandbox.isolation import Request, exec_untrusted
+from autograder.sandbox.isolation import Request, Sandbox, exec_untrusted
 from autograder.sandbox.limits import Limits
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +115,7 @@ def test_a_shared_request_gets_the_same_arrays_as_a_piped_one(student_mlp_dir, l
 def test_a_child_cannot_change_what_the_next_child_trains_on(student_mlp_dir, level):
     """Every way to write the inherited files fails; the child's own copy is writable and private."""
     data = training_like(seed=6)
+    assert shared_memory.seal(data) is not None  # sealed before the first child starts: it inherits the file
     first = ask(TAMPERING_SOURCE, [call("tamper", "tamper", data, True)], student_mlp_dir, level)
     response = first.responses["tamper"]
     assert response.status == "ok", response.message
@@ -124,6 +125,20 @@ def test_a_child_cannot_change_what_the_next_child_trains_on(student_mlp_dir, le
     assert second.responses["total"].returned[0][0] == data.sum()
     with mmap.mmap(shared_memory.seal(data).fd, data.nbytes, prot=mmap.PROT_READ) as mapped:
         assert np.frombuffer(mapped, dtype="<f8").tobytes() == data.tobytes()
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_child_inherits_the_files_sealed_before_it_started(student_mlp_dir, level):
+    """The first child for an array gets it through the pipe, every later child from the file."""
+    data = training_like(rows=290 + LEVELS.index(level), seed=7)  # a shape no other test seals
+    with Sandbox(student_mlp_dir=student_mlp_dir, isolation=level) as sandbox:
+        assert not any(file.shape == data.shape for file in sandbox.inherited)
+        first = sandbox.run(TAMPERING_SOURCE, [call("total", "total", data, True)])
+    sealed = shared_memory.seal(data)
+    with Sandbox(student_mlp_dir=student_mlp_dir, isolation=level) as sandbox:
+        assert sealed in sandbox.inherited
+        second = sandbox.run(TAMPERING_SOURCE, [call("total", "total", data, True)])
+    assert first.responses["total"].returned[0][0] == second.responses["total"].returned[0][0] == data.sum()
 
 
 def test_the_header_key_shared_is_reserved(student_mlp_dir):

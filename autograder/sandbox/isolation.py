@@ -393,32 +393,97 @@ def exec_untrusted(
         Call it from a thread that outlives the call: the child is killed
         when the thread that started it ends (``PR_SET_PDEATHSIG``).
     """
-    started = time.monotonic()
-    limits = limits if limits is not None else Limits()
-    level = isolation if isolation is not None else detect_isolation()
-    if level not in ISOLATION_LEVELS:
-        raise ValueError(f"unknown isolation level {level!r}; expected one of {ISOLATION_LEVELS}")
-    _check_requests(requests)
-    mlp_package = Path(student_mlp_dir) / "mlp"
-    if not mlp_package.is_dir():
-        raise ValueError(f"{student_mlp_dir} does not contain an 'mlp' package folder")
-    _warn_if_weak(level)
+    with Sandbox(student_mlp_dir=student_mlp_dir, limits=limits, isolation=isolation) as sandbox:
+        return sandbox.run(source, requests)
 
-    stdout = _CappedCapture(limits.output_bytes)
-    stderr = _CappedCapture(limits.output_bytes)
-    responses: dict[str, Response] = {}
-    setup: SetupResult | None = None
-    restarts = 0
-    remaining = [request for request in requests if not request.hidden]
-    remaining += [request for request in requests if request.hidden]
-    tainted = False  # whether a hidden request has been sent
-    budget = answers.ResponseBudget(limits.total_response_bytes)  # all children of this submission
-    sealed = _sealed_arrays(requests)
-    with _SandboxDirs(mlp_package, level) as dirs:
+
+class Sandbox:
+    """A sandbox whose first child starts before the submission is known.
+
+    ``with Sandbox(...) as sandbox: ...; outcome = sandbox.run(source, requests)``
+    does what :func:`exec_untrusted` does, but the child boots (the
+    interpreter, numpy and the runner: most of a small submission's time)
+    while the caller reads the notebook and plans its requests. Nothing of
+    the submission reaches the child before :meth:`run`. The child inherits
+    the sealed memory files this process had made when it started
+    (:mod:`autograder.sandbox.shared_memory`); a shared request whose files
+    came later goes through the pipe. Leaving the ``with`` block kills
+    every child and removes the private tree.
+
+    Args: as for :func:`exec_untrusted`, which documents the outcome, the
+    limits and the exceptions (raised here by the constructor, or by
+    :meth:`run` for a bad request).
+    """
+
+    def __init__(self, *, student_mlp_dir: Path, limits: Limits | None = None,
+                 isolation: str | None = None) -> None:
+        self.started = time.monotonic()
+        self.limits = limits if limits is not None else Limits()
+        self.level = isolation if isolation is not None else detect_isolation()
+        if self.level not in ISOLATION_LEVELS:
+            raise ValueError(f"unknown isolation level {self.level!r}; expected one of {ISOLATION_LEVELS}")
+        self.mlp_package = Path(student_mlp_dir) / "mlp"
+        if not self.mlp_package.is_dir():
+            raise ValueError(f"{student_mlp_dir} does not contain an 'mlp' package folder")
+        _warn_if_weak(self.level)
+        self.stdout = _CappedCapture(self.limits.output_bytes)
+        self.stderr = _CappedCapture(self.limits.output_bytes)
+        self.budget = answers.ResponseBudget(self.limits.total_response_bytes)  # all children of this submission
+        self.inherited = shared_memory.sealed_so_far()
+        self._dirs: _SandboxDirs | None = None
+        self._child: _Child | None = None  # started, not yet given the submission
+        self._ran = False
+
+    def __enter__(self) -> "Sandbox":
+        self._dirs = _SandboxDirs(self.mlp_package, self.level)
+        self._dirs.__enter__()
+        try:
+            self._child = self._new_child()
+        except BaseException:
+            self._dirs.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._child is not None:
+            self._child.kill()
+            self._child = None
+        self._dirs.__exit__(*exc_info)
+
+    def _new_child(self) -> "_Child":
+        child = _Child(self.level, self._dirs, self.limits, self.stdout, self.stderr, self.budget,
+                       self.inherited)
+        child.start()
+        return child
+
+    def run(self, source: str, requests: list[Request]) -> SandboxOutcome:
+        """Load ``source`` in the child and answer ``requests`` (once per sandbox).
+
+        Args:
+            source: The submission's extracted Python source.
+            requests: Requests with unique string ids, answered in order, the
+                non-hidden ones first.
+
+        Returns:
+            The outcome, with one response per request id.
+        """
+        if self._ran:
+            raise ValueError("a Sandbox runs one submission")
+        self._ran = True
+        limits, stdout, stderr = self.limits, self.stdout, self.stderr
+        _check_requests(requests)
+        responses: dict[str, Response] = {}
+        setup: SetupResult | None = None
+        restarts = 0
+        remaining = [request for request in requests if not request.hidden]
+        remaining += [request for request in requests if request.hidden]
+        tainted = False  # whether a hidden request has been sent
+        sealed = _sealed_arrays(requests, self.inherited)
         while True:
-            child = _Child(level, dirs, limits, stdout, stderr, budget, sealed)
+            child, self._child = self._child or self._new_child(), None
+            child.sealed = sealed
             try:
-                child_setup, failure = child.start_and_setup(source)
+                child_setup, failure = child.setup(source)
                 if not tainted and (setup is None or not setup.ok):
                     setup = child_setup
                 if failure is not None:
@@ -454,24 +519,31 @@ def exec_untrusted(
             restarts += 1
             stdout.note("\n[... the sandbox was restarted ...]\n")
             stderr.note("\n[... the sandbox was restarted ...]\n")
-    return SandboxOutcome(
-        isolation=level,
-        setup=setup if setup is not None else SetupResult(False, message="the sandbox did not start"),
-        responses=responses,
-        stdout_tail=stdout.text(),
-        stderr_tail=stderr.text(),
-        restarts=restarts,
-        wall_time=time.monotonic() - started,
-    )
+        return SandboxOutcome(
+            isolation=self.level,
+            setup=setup if setup is not None else SetupResult(False, message="the sandbox did not start"),
+            responses=responses,
+            stdout_tail=stdout.text(),
+            stderr_tail=stderr.text(),
+            restarts=restarts,
+            wall_time=time.monotonic() - self.started,
+        )
 
 
-def _sealed_arrays(requests: list[Request]) -> dict[str, list[shared_memory.SealedArray]]:
-    """The sealed memory files of each shared request whose arrays can all be shared, by request id."""
+def _sealed_arrays(requests: list[Request], inherited: tuple[shared_memory.SealedArray, ...]
+                   ) -> dict[str, list[shared_memory.SealedArray]]:
+    """The sealed memory files of each shared request whose arrays a child inherits, by request id.
+
+    Every array of a shared request is sealed (once per process, so that the
+    children of later submissions inherit it); a request is answered from
+    the files only when all of them are among ``inherited``.
+    """
+    fds = {file.fd for file in inherited}
     sealed = {}
     for request in requests:
         if request.shared and request.arrays:
             files = [shared_memory.seal(array) for array in request.arrays]
-            if all(file is not None for file in files):
+            if all(file is not None and file.fd in fds for file in files):
                 sealed[request.id] = files
     return sealed
 
@@ -518,7 +590,7 @@ class _Child:
     def __init__(self, level: str, dirs: _SandboxDirs, limits: Limits,
                  stdout: _CappedCapture, stderr: _CappedCapture,
                  budget: answers.ResponseBudget | None = None,
-                 sealed: dict[str, list[shared_memory.SealedArray]] | None = None) -> None:
+                 inherited: tuple[shared_memory.SealedArray, ...] = ()) -> None:
         self.budget = budget if budget is not None else answers.ResponseBudget(limits.total_response_bytes)
         # What each frame the child owes may be, oldest first, judged before its arrays are
         # read: the reader thread takes the head for every frame. The first is the runner's
@@ -527,7 +599,8 @@ class _Child:
         self._owed: deque[answers.Acceptor] = deque([answers.ready_acceptor()])
         self._in_flight: deque[tuple[Request, float]] = deque()  # sent, not yet collected
         self._last_answer = 0.0  # monotonic time the previous reply was collected
-        self.sealed = sealed or {}  # request id -> its arrays' sealed files, inherited by the child
+        self.inherited = inherited  # sealed memory files the child inherits
+        self.sealed: dict[str, list[shared_memory.SealedArray]] = {}  # request id -> its arrays' files
         self.level = level
         self.dirs = dirs
         self.limits = limits
@@ -543,12 +616,19 @@ class _Child:
 
     # -- life cycle ---------------------------------------------------------
 
-    def start_and_setup(self, source: str) -> tuple[SetupResult, _Failure | None]:
-        """Start the child and load the source; report failures, never raise."""
+    def start(self) -> None:
+        """Start the child (it boots while the caller goes on); raise if it cannot be started.
+
+        Raises:
+            SandboxUnavailable: The process could not be created.
+        """
         try:
             self._start()
         except (OSError, subprocess.SubprocessError) as exc:
             raise SandboxUnavailable(f"the sandbox could not be started ({self.level}): {exc}") from exc
+
+    def setup(self, source: str) -> tuple[SetupResult, _Failure | None]:
+        """Wait for the started child to be ready, then load the source; report failures, never raise."""
         self._await_ready()
         self._owed.append(answers.setup_acceptor())
         self._send({"type": "setup", "source": source, "filename": "submission.py"}, [])
@@ -615,7 +695,7 @@ class _Child:
             self.process = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(response_write, *sorted({file.fd for files in self.sealed.values() for file in files})),
+                pass_fds=(response_write, *sorted({file.fd for file in self.inherited})),
                 cwd=self.dirs.work,
                 env=_child_environment(self.dirs.inside(self.dirs.work, self.level)),
                 start_new_session=True,
@@ -1015,7 +1095,7 @@ class _CappedCapture:
 
 
 class _SandboxDirs:
-    """A private temporary tree for one :func:`exec_untrusted` call.
+    """A private temporary tree for one :class:`Sandbox` (one :func:`exec_untrusted` call).
 
     Layout (outside paths; under bwrap they appear below ``/sandbox``)::
 

@@ -90,3 +90,9 @@ def _write_sealed(array: np.ndarray) -> SealedArray | None:
         os.close(fd)
         return None
     return SealedArray(fd, tuple(int(n) for n in array.shape))
+
+
+def sealed_so_far() -> tuple[SealedArray, ...]:
+    """Every sealed file this process has made, the ones a child started now inherits."""
+    with _lock:
+        return tuple(sealed for _, sealed in _sealed.values() if sealed is not None)
