@@ -878,8 +878,10 @@ def grade_batch(spec: AssignmentSpec, submissions: list[Submission], out_dir: Pa
         a script calling this with workers > 1 needs the usual
         `if __name__ == '__main__':` guard.
     """
+    from autograder.outputs import feedback_html
     from autograder.outputs import report as report_files
     started = time.monotonic()
+    feedback_html.start_loading_matplotlib()  # while the first submissions are graded
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     limits = limits or Limits()
@@ -899,7 +901,6 @@ def grade_batch(spec: AssignmentSpec, submissions: list[Submission], out_dir: Pa
         summary = report_files.summary(spec, reports, time.monotonic() - started, len(todo))
         report_files.write_atomic(out_dir / 'grades.csv', report_files.grades_csv(spec, reports))
         report_files.write_atomic(out_dir / 'summary.json', json.dumps(summary, indent=2) + '\n')
-        from autograder.outputs import feedback_html
         report_files.write_atomic(out_dir / 'summary.html', feedback_html.summary_page(spec, reports, summary))
     return reports, summary
 

@@ -4,6 +4,7 @@ import base64
 import json
 import shutil
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -149,6 +150,24 @@ def test_curves_that_differ_get_their_own_drawing():
             for run in (reference, slower, one_epoch_less)]
     assert len(set(uris)) == 3
     assert feedback_html.training_plot({'student_errors': reference}) not in uris  # no reference curve
+
+
+DRAW_ONE_PLOT = """
+import sys
+from autograder.outputs import feedback_html
+if sys.argv[1] == 'warm':
+    feedback_html.start_loading_matplotlib()
+    feedback_html.start_loading_matplotlib()  # once per process, however often it is asked
+print(feedback_html.training_plot({'student_errors': [2.3, 0.61, 0.41], 'reference_errors': [2.3, 0.6, 0.4]}))
+"""
+
+
+def test_matplotlib_loaded_ahead_draws_the_same_plot():
+    """Loading matplotlib on a thread ahead of the first page changes nothing on the page."""
+    plots = {mode: subprocess.run([sys.executable, '-c', DRAW_ONE_PLOT, mode], capture_output=True, text=True,
+                                  check=True, cwd=REPO_ROOT).stdout.strip() for mode in ('cold', 'warm')}
+    assert_png(plots['cold'])
+    assert plots['warm'] == plots['cold']
 
 
 def test_rejected_submission_says_why():

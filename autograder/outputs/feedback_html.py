@@ -22,6 +22,7 @@ import html
 import io
 import math
 import re
+import threading
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -85,6 +86,47 @@ def _badge(status: str) -> str:
     label = _STATUS_LABEL.get(status, status)
     css = label if label in ('pass', 'fail', 'error', 'timeout', 'pending') else 'error'
     return '<span class="badge {0}">{1}</span>'.format(css, _e(label))
+
+
+_warming_lock = threading.Lock()
+_warming: threading.Thread | None = None
+
+
+def start_loading_matplotlib() -> None:
+    """Import matplotlib and draw a first figure on a thread of its own, once per process.
+
+    The first plot of a process costs about 0.5 s (the import, then the
+    fonts and the Agg renderer on first use), most of a small class's
+    start-up. A grader calls this before its first submission: the thread
+    runs while that submission's sandbox works on the other core (the parent
+    mostly waits for it then), and every drawing first waits for the thread
+    (`_matplotlib_loaded`), so no two threads ever use matplotlib at once.
+    """
+    global _warming
+    with _warming_lock:
+        if _warming is None:
+            _warming = threading.Thread(target=_plot_or_nothing(_first_drawing), daemon=True,
+                                        name='matplotlib-loader')
+            _warming.start()
+
+
+def _first_drawing() -> str:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1.0, 1.0))
+    axes = figure.add_subplot()
+    axes.plot([1, 2], [1.0, 0.5], marker='o', label='warm-up')
+    axes.set_xlabel('epoch')
+    axes.legend(frameon=False)
+    return _png_data_uri(figure)
+
+
+def _matplotlib_loaded() -> None:
+    """Waits for `start_loading_matplotlib`'s thread, if one was started."""
+    with _warming_lock:
+        warming = _warming
+    if warming is not None:
+        warming.join()
 
 
 def _png_data_uri(figure) -> str:
@@ -159,6 +201,7 @@ def _training_plot_of(student: tuple[tuple[int, float], ...], reference: tuple[t
     """The drawing behind `training_plot`, of (epoch, error) points."""
     if not student and not reference:
         return ''
+    _matplotlib_loaded()
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(5.0, 2.8))
@@ -306,6 +349,7 @@ def _histogram_plot(summary: dict) -> str:
     bins = summary.get('scores', {}).get('histogram') or []
     if not bins:
         return ''
+    _matplotlib_loaded()
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6.0, 2.8))
