@@ -55,7 +55,8 @@ def class_seconds(spec, folder: Path, out_root: Path, workers: int, runs: int) -
     submissions = batch.find_submissions([folder], spec.name)
     per_submission = []
     for run in range(runs):
-        out_dir = out_root / 'grades-{0}-{1}-{2}'.format(spec.name, workers, run)
+        out_dir = Path(tempfile.mkdtemp(prefix='grades-{0}-{1}-{2}-'.format(spec.name, workers, run),
+                                        dir=out_root))  # a fresh folder: nothing to resume
         started = time.perf_counter()
         batch.grade_batch(spec, submissions, out_dir, workers=workers, progress=False)
         per_submission.append((time.perf_counter() - started) / len(submissions))
