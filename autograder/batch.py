@@ -881,7 +881,6 @@ def grade_batch(spec: AssignmentSpec, submissions: list[Submission], out_dir: Pa
     from autograder.outputs import feedback_html
     from autograder.outputs import report as report_files
     started = time.monotonic()
-    feedback_html.start_loading_matplotlib()  # while the first submissions are graded
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     limits = limits or Limits()
@@ -894,6 +893,8 @@ def grade_batch(spec: AssignmentSpec, submissions: list[Submission], out_dir: Pa
                 todo.append(_Job(spec.name, str(spec.course_root), submission.student,
                                  str(submission.path),
                                  str(submission.root) if submission.root is not None else None))
+        if todo:
+            feedback_html.start_loading_matplotlib()  # while the first submissions are graded
         with _run_directory(out_dir) as run_dir:
             _grade_into(out_dir, spec, todo, _outcomes(todo, workers, scheduler, limits, run_dir),
                         progress)

@@ -100,7 +100,8 @@ def start_loading_matplotlib() -> None:
     start-up. A grader calls this before its first submission: the thread
     runs while that submission's sandbox works on the other core (the parent
     mostly waits for it then), and every drawing first waits for the thread
-    (`_matplotlib_loaded`), so no two threads ever use matplotlib at once.
+    (`_matplotlib_loaded`), so no two threads ever use matplotlib at once;
+    so does the class page, so that a run never ends while the thread imports.
     """
     global _warming
     with _warming_lock:
@@ -379,6 +380,7 @@ def summary_page(spec: AssignmentSpec, reports: list[Report], summary: dict,
     Returns:
         A complete, self-contained HTML document linking to each student's page.
     """
+    _matplotlib_loaded()  # the loading thread, if any, ends before the run does
     scores = summary.get('scores', {})
     body = ['<h1>Class summary: {0}</h1>'.format(_e(spec.name)),
             '<div class="meta">{0} submissions: {1} graded, {2} rejected &middot; isolation {3}</div>'.format(
