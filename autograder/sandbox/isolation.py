@@ -410,9 +410,16 @@ class Sandbox:
     came later goes through the pipe. Leaving the ``with`` block kills
     every child and removes the private tree.
 
-    Args: as for :func:`exec_untrusted`, which documents the outcome, the
-    limits and the exceptions (raised here by the constructor, or by
-    :meth:`run` for a bad request).
+    Args:
+        student_mlp_dir: As for :func:`exec_untrusted`, which documents the
+            outcome, the limits and the exceptions (raised here on entering,
+            or by :meth:`run` for a bad request).
+        limits: As for :func:`exec_untrusted`.
+        isolation: As for :func:`exec_untrusted`.
+
+    Note:
+        Enter it and run it from one thread that outlives both: the child is
+        killed when the thread that started it ends (``PR_SET_PDEATHSIG``).
     """
 
     def __init__(self, *, student_mlp_dir: Path, limits: Limits | None = None,
