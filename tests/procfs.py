@@ -11,6 +11,7 @@ may be reused by a later process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -103,3 +104,24 @@ def wait_until(condition: Callable[[], bool], seconds: float, interval: float = 
             return True
         time.sleep(interval)
     return condition()
+
+
+@contextlib.contextmanager
+def descriptors_taken_below(number: int):
+    """Holds every free descriptor below ``number`` open; yields the lowest free one from ``number`` on.
+
+    The next descriptor the process makes (a pipe's read end, a memory file)
+    gets the number yielded.
+    """
+    held = []
+    try:
+        while True:
+            fd = os.open(os.devnull, os.O_RDONLY)
+            if fd >= number:
+                os.close(fd)
+                break
+            held.append(fd)
+        yield fd
+    finally:
+        for fd in held:
+            os.close(fd)

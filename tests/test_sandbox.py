@@ -25,7 +25,7 @@ import pytest
 from autograder.sandbox import isolation as sandbox
 from autograder.sandbox.limits import GIB, Limits
 from autograder.sandbox.isolation import ISOLATION_LEVELS, Request, exec_untrusted
-from procfs import processes_with, wait_until
+from procfs import descriptors_taken_below, processes_with, wait_until
 
 AVAILABLE_LEVELS = [level for level in ISOLATION_LEVELS if level == "rlimits" or sandbox._probe(level)]
 NAMESPACED_LEVELS = [level for level in AVAILABLE_LEVELS if level != "rlimits"]
@@ -1175,6 +1175,19 @@ def test_a_sandbox_left_unused_leaves_nothing_behind(student_mlp_dir, level, rea
             raise RuntimeError("planning failed")
     assert wait_until(lambda: not processes_with(str(temp_root)), 10.0)
     assert list(temp_root.iterdir()) == []
+
+
+@per_level
+def test_the_runner_can_start_whichever_descriptor_its_response_pipe_gets(student_mlp_dir, level):
+    """A response pipe that already sits at the runner's chosen slot (just below the limit) stays there."""
+    with descriptors_taken_below(30):
+        read_end, write_end = os.pipe()  # the numbers the child's response pipe gets next
+        os.close(read_end)
+        os.close(write_end)
+        outcome = run(TANH_SOURCE, [call("t", "TanhLayer", "fprop", np.zeros((2, 2)))], student_mlp_dir, level,
+                      open_files=write_end + 1, request_seconds=20.0)
+    assert outcome.setup.ok, outcome.setup.message
+    assert outcome.responses["t"].status == "ok", outcome.responses["t"].message
 
 
 GRADER_SCRIPT = """

@@ -20,6 +20,7 @@ from autograder.sandbox import isolation as sandbox
 from autograder.sandbox import shared_memory
 from autograder.sandbox.isolation import Request, Sandbox, exec_untrusted
 from autograder.sandbox.limits import Limits
+from procfs import descriptors_taken_below
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LEVELS = [level for level in sandbox.ISOLATION_LEVELS if level == "rlimits" or sandbox._probe(level)]
@@ -140,6 +141,20 @@ def test_a_child_inherits_the_files_sealed_before_it_started(student_mlp_dir, le
         second = sandbox.run(TAMPERING_SOURCE, [call("total", "total", data, True)])
     assert first.responses["total"].returned[0][0] == second.responses["total"].returned[0][0] == data.sum()
 
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_the_runner_never_takes_the_descriptor_of_an_inherited_file(student_mlp_dir, level):
+    """However high a sealed file's descriptor, the runner's pipes go elsewhere and the data arrives whole."""
+    data = training_like(rows=280 + LEVELS.index(level), seed=8)
+    with descriptors_taken_below(30) as slot:
+        sealed = shared_memory.seal(data)  # at the runner's first choice under a limit of slot + 1
+    assert sealed is not None and sealed.fd == slot
+    outcome = exec_untrusted(textwrap.dedent(TAMPERING_SOURCE), [call("total", "total", data, True)],
+                             student_mlp_dir=student_mlp_dir,
+                             limits=Limits(request_seconds=30.0, open_files=slot + 1), isolation=level)
+    response = outcome.responses["total"]
+    assert response.status == "ok", (outcome.setup.message, response.message)
+    assert response.returned[0][0] == data.sum()
 
 def test_the_header_key_shared_is_reserved(student_mlp_dir):
     request = Request({"type": "call", "id": "a", "target": "total", "shared": []}, [])

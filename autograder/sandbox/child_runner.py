@@ -195,10 +195,12 @@ def _spare_from_collection():
 def _claim_private_streams(response_fd):
     """Move the protocol pipes to high descriptors the student is unlikely to touch.
 
-    The response descriptor is duplicated just below RLIMIT_NOFILE and the
-    original closed; stdin (the request pipe) is moved next to it and fd 0 is
-    replaced by /dev/null, so that student code reading stdin cannot swallow
-    requests. Both private descriptors are close-on-exec.
+    The response descriptor goes to the highest free descriptor below
+    RLIMIT_NOFILE and the request pipe (stdin) to the next free one below it;
+    descriptors the parent passed on (the sealed training arrays) are never
+    taken, wherever they are, and a response descriptor already in place
+    stays. fd 0 is replaced by /dev/null, so that student code reading stdin
+    cannot swallow requests. Both private descriptors are close-on-exec.
 
     Returns:
         ``(request_stream, response_stream)`` as binary file objects.
@@ -207,14 +209,36 @@ def _claim_private_streams(response_fd):
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     top = (min(soft, 1024) if soft != resource.RLIM_INFINITY else 1024) - 1
-    private_response = os.dup2(response_fd, top, inheritable=False)
-    if response_fd != private_response:
+    response_slot, request_slot = _free_descriptors(top, 2, keep=response_fd)
+    if response_slot == response_fd:
+        os.set_inheritable(response_fd, False)
+    else:
+        os.dup2(response_fd, response_slot, inheritable=False)
         os.close(response_fd)
-    private_request = os.dup2(0, top - 1, inheritable=False)
+    os.dup2(0, request_slot, inheritable=False)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    return open(private_request, "rb"), open(private_response, "wb")
+    return open(request_slot, "rb"), open(response_slot, "wb")
+
+
+def _free_descriptors(top, count, keep):
+    """The ``count`` highest descriptor numbers from ``top`` down that are closed, or are ``keep``."""
+    found = []
+    for fd in range(top, 2, -1):
+        if fd == keep or not _is_open(fd):
+            found.append(fd)
+            if len(found) == count:
+                return found
+    raise OSError("no free file descriptors for the runner's pipes")
+
+
+def _is_open(fd):
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _load_runner_module(runner_dir, name):
