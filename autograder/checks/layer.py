@@ -169,16 +169,8 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
         return sequence_request(request_id, self.class_name, self.init_kwargs, steps, sent,
                                 objects=objects)
 
-    @staticmethod
-    def _treats_examples_alone(reference, inputs_list) -> bool:
-        """Whether the reference's fprop of all of `inputs_list` stacked is each one's fprop, stacked."""
-        stacked = reference.fprop(np.concatenate(inputs_list, axis=0))
-        alone = [reference.fprop(inputs.copy()) for inputs in inputs_list]
-        return bool(np.shape(stacked) == (sum(len(a) for a in alone),) + np.shape(alone[0])[1:]
-                    and np.allclose(stacked, np.concatenate(alone, axis=0), rtol=1e-12, atol=1e-12))
-
-    def _forward_batch(self, request_id, inputs_list):
-        """One fprop of all of `inputs_list` (equal shapes) stacked along the batch axis.
+    def _forward_batch(self, request_id, stacked, count):
+        """One fprop of `count` equal-shaped inputs, `stacked` along the batch axis.
 
         For a layer whose reference treats every example on its own (all but
         batch normalisation), the forward values of the hundreds of perturbed
@@ -189,20 +181,20 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
 
         Returns:
             ``([request], outputs_of)``: ``outputs_of(responses, k)`` is the
-            part of the returned array that belongs to ``inputs_list[k]``
-            (raises `ResponseProblem` when the answer is missing or not
-            shaped batch by batch).
+            part of the returned array that belongs to input k (raises
+            `ResponseProblem` when the answer is missing or not shaped batch
+            by batch).
         """
-        rows = len(inputs_list[0])
-        request = self._request(request_id, 'fprop', [np.concatenate(inputs_list, axis=0)])
+        rows = len(stacked) // count
+        request = self._request(request_id, 'fprop', [stacked])
         fprop_name = self.class_name + '.fprop'
 
         def outputs_of(responses, k):
-            stacked = single(returned(responses, request_id, fprop_name), fprop_name)
-            if np.ndim(stacked) < 1 or len(stacked) != rows * len(inputs_list):
+            outputs = single(returned(responses, request_id, fprop_name), fprop_name)
+            if np.ndim(outputs) < 1 or len(outputs) != len(stacked):
                 raise ResponseProblem('failed', '{0} returned {1} rows for {2} examples.'.format(
-                    fprop_name, len(stacked) if np.ndim(stacked) else 0, rows * len(inputs_list)))
-            return stacked[k * rows:(k + 1) * rows]
+                    fprop_name, len(outputs) if np.ndim(outputs) else 0, len(stacked)))
+            return outputs[k * rows:(k + 1) * rows]
 
         return [request], outputs_of
 
@@ -237,22 +229,11 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
             requests.append(self._calls_on_one_layer('{0}.{1}'.format(request_id, len(requests)),
                                                      'fprop', chunk))
         fprop_name = self.class_name + '.fprop'
-        read = {}  # request index -> what each of its calls returned, or the problem; for `seen`
 
         def outputs_of(responses, k):
-            if read.get('seen') is not responses:
-                read.clear()
-                read['seen'] = responses
-            index = k // FORWARD_CALLS_PER_LAYER
-            if index not in read:
-                try:
-                    read[index] = [step[0] for step in sequence_records(responses, requests[index], fprop_name)
-                                   if step]
-                except ResponseProblem as problem:
-                    read[index] = problem
-            if isinstance(read[index], ResponseProblem):
-                raise read[index]
-            return single(read[index][k % FORWARD_CALLS_PER_LAYER], fprop_name)
+            records = sequence_records(responses, requests[k // FORWARD_CALLS_PER_LAYER], fprop_name)
+            calls = [step[0] for step in records if step]  # the steps setting params record nothing
+            return single(calls[k % FORWARD_CALLS_PER_LAYER], fprop_name)
 
         return requests, outputs_of
 
@@ -430,8 +411,9 @@ class LayerPlanner(TrainingCheck, TargetPlanner):
         exact = reference.bprop(inputs, outputs, grads)
         perturbed = compare.perturbed_inputs(inputs)
         shifted = [x for _, plus, minus in perturbed for x in (plus, minus)]
-        if self._treats_examples_alone(reference, shifted):
-            forward, outputs_of = self._forward_batch(self._id(check, 'differences'), shifted)
+        stacked = np.concatenate(shifted, axis=0)
+        if _independent_of_the_batch(reference.fprop(stacked[:2].copy()), reference.fprop(stacked.copy())):
+            forward, outputs_of = self._forward_batch(self._id(check, 'differences'), stacked, len(shifted))
         else:
             forward, outputs_of = self._forward_calls(self._id(check, 'differences'), [(x, None) for x in shifted])
         requests = [self._request(self._id(check, 'bprop'), 'bprop', [inputs, outputs, grads])] + forward
