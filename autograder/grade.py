@@ -3,7 +3,8 @@
 TRUSTED. This module never runs student code itself: it hands the extracted
 source and the planned requests to a `sandbox.isolation.Sandbox` (started
 first, so that its child boots while the notebook is read and planned) and
-judges the plain-data responses with `checks`.
+judges the plain-data responses with `checks`, each check as soon as its
+responses are in (while the child works on the next requests).
 """
 
 from __future__ import annotations
@@ -137,6 +138,52 @@ def _requests_of(plans) -> list:
     """
     return [dataclasses.replace(request, hidden=_has_hidden_inputs(plan))
             for plan in plans for request in plan.requests]
+
+
+class _JudgeAsAnswered:
+    """Judges each plan as soon as the sandbox has settled all its requests.
+
+    The child answers requests one after another; a plan whose responses are
+    all in is judged while the child works on the next ones (a lab's last
+    training run, typically), so that little judging is left once the child
+    is done. Judging sees the same whenever it runs: a request is settled
+    once (`Sandbox.run`), and a judge is given its own plan's responses only.
+
+    Args:
+        plans: The runnable plans, in report order.
+        item_points: grade_id -> the item's points, shared among its checks.
+    """
+
+    def __init__(self, plans: list, item_points: dict[str, float]) -> None:
+        self._plans = plans
+        self._item_points = item_points
+        self._responses: dict = {}
+        self._unsettled = [len(plan.requests) for plan in plans]
+        self._plan_of = {request.id: index for index, plan in enumerate(plans) for request in plan.requests}
+        self._results: list[CheckResult | None] = [None] * len(plans)
+
+    def answered(self, response) -> None:
+        """Takes one settled response; judges its plan if that was the plan's last."""
+        self._responses[response.id] = response
+        index = self._plan_of.get(response.id)
+        if index is None:
+            return
+        self._unsettled[index] -= 1
+        if self._unsettled[index] == 0:
+            self._judge(index, self._responses)
+
+    def results(self, responses: dict) -> list[CheckResult]:
+        """Every plan's result in plan order, judging what is left against `responses` (all of them)."""
+        for index, result in enumerate(self._results):
+            if result is None:
+                self._judge(index, responses)
+        return list(self._results)
+
+    def _judge(self, index: int, responses: dict) -> None:
+        plan = self._plans[index]
+        own = {request.id: responses[request.id] for request in plan.requests if request.id in responses}
+        share = self._item_points[plan.item.grade_id] / len(plan.item.checks)
+        self._results[index] = checks.judge_plan(plan, _responses_for(plan, own), share)
 
 
 def _responses_for(plan, responses: dict) -> dict:
@@ -362,7 +409,8 @@ def _grade(path: Path, spec: AssignmentSpec, *, student: str, limits: Limits | N
                 results.extend(_missing_class_results(
                     plans, item_points, _missing_message(item.class_name, extraction)))
 
-        outcome = sandbox.run(extraction.source, _requests_of(runnable))
+        judged = _JudgeAsAnswered(runnable, item_points)
+        outcome = sandbox.run(extraction.source, _requests_of(runnable), on_response=judged.answered)
     if not outcome.setup.ok:
         notes.append('Your code could not be loaded: {0}'.format(outcome.setup.message))
         if outcome.stderr_tail.strip():
@@ -371,9 +419,7 @@ def _grade(path: Path, spec: AssignmentSpec, *, student: str, limits: Limits | N
     release_sources = _release_sources(spec) if errors else frozenset()
     failures = [_load_failure_note(extraction, cells, error, release_sources) for error in errors]
     notes.extend(_capped(failures, 'statements that failed when loaded'))
-    for plan in runnable:
-        share = item_points[plan.item.grade_id] / len(plan.item.checks)
-        result = checks.judge_plan(plan, _responses_for(plan, outcome.responses), share)
+    for result in judged.results(outcome.responses):
         result.output = _in_notebook_terms(result.output, extraction, cells)
         results.append(result)
 

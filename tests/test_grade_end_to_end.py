@@ -447,3 +447,46 @@ def test_the_tanh_slip_feedback_names_the_mistake(lab3):
     assert 'got' in visible.output and 'expected' in visible.output and ' at [' in visible.output
     for hidden in (t for t in bprop if 'hidden' in t.name):
         assert 'got' not in hidden.output and ' at [' not in hidden.output
+
+
+def test_judging_each_check_as_its_answers_arrive_changes_no_report(tmp_path, mnist_dir, monkeypatch):
+    """Plans are judged while the child answers later requests; the reports equal those judged at the end.
+
+    Mixed outcomes on purpose: full marks, a wrong method, a method that kills the child (a restart
+    in the middle of the requests), an exception on hidden inputs (a tainted, withheld message),
+    and a monkeypatching attack.
+    """
+    from autograder import grade
+    from autograder.sandbox.isolation import Sandbox
+
+    monkeypatch.setenv('MLP_DATA_DIR', str(mnist_dir))
+    spec = load_spec(LAB3)
+    notebooks = {
+        'solution': _submission(LAB3),
+        'wrong_bprop': _submission(LAB3, mistake('ReluLayer', 'bprop', 'grads_wrt_outputs * (inputs < 0)')),
+        'crash': _submission(LAB3, 'import os\n' + mistake('TanhLayer', 'bprop', 'os._exit(3)')),
+        'raises_on_hidden': _submission(LAB3, mistake(
+            'TanhLayer', 'fprop', 'np.tanh(inputs) if inputs.size < 9 else 1 / 0')),
+        'hostile_monkeypatch': _submission(LAB3, solution=HOSTILE_MONKEYPATCH),
+    }
+    paths = {}
+    for student, notebook in notebooks.items():
+        paths[student] = tmp_path / '{0}.ipynb'.format(student)
+        nbformat.write(notebook, str(paths[student]))
+
+    def reports():
+        found = {}
+        for student, path in paths.items():
+            data = grade.grade_submission(path, spec, student=student).to_json()
+            data.pop('execution_time')
+            found[student] = data
+        return found
+
+    as_answered = reports()
+    run = Sandbox.run
+    monkeypatch.setattr(Sandbox, 'run', lambda self, source, requests, on_response=None: run(self, source, requests))
+    at_the_end = reports()
+    assert as_answered == at_the_end
+    scores = {student: data['score'] for student, data in as_answered.items()}
+    assert scores['solution'] > scores['wrong_bprop'] > 0 and scores['crash'] < scores['solution']
+    assert scores['raises_on_hidden'] < scores['solution'] and scores['hostile_monkeypatch'] == 0

@@ -690,6 +690,75 @@ def test_os_exit_in_a_method_is_a_crash_and_the_rest_still_run(student_mlp_dir, 
     assert outcome.restarts == 1
 
 
+def _run_with_callback(source, requests, mlp_dir, on_response, **limit_overrides):
+    limits = Limits(**limit_overrides) if limit_overrides else Limits(request_seconds=20.0)
+    with sandbox.Sandbox(student_mlp_dir=mlp_dir, limits=limits, isolation=BEST_LEVEL) as box:
+        return box.run(textwrap.dedent(source), requests, on_response=on_response)
+
+
+def test_each_response_is_handed_over_once_as_soon_as_it_is_final(student_mlp_dir, monkeypatch):
+    events = []
+    collect = sandbox._Child.collect
+
+    def recording_collect(self):
+        response = collect(self)
+        events.append(("collected", response.id))
+        return response
+
+    monkeypatch.setattr(sandbox._Child, "collect", recording_collect)
+    x = np.ones(3)
+    requests = [call("a", "TanhLayer", "fprop", x), call("exit", "hard_exit", None, x),
+                call("b", "TanhLayer", "fprop", x), call("c", "TanhLayer", "fprop", x)]
+    outcome = _run_with_callback(TANH_SOURCE, requests, student_mlp_dir,
+                                 lambda response: events.append(("handed", response.id, response.status)))
+    # Each one is handed over before the next reply is read (the caller works while the child
+    # does), the crash's too, and the requests that went to the restarted child after it.
+    expected = []
+    for request_id, status in [("a", "ok"), ("exit", "crashed"), ("b", "ok"), ("c", "ok")]:
+        expected += [("collected", request_id), ("handed", request_id, status)]
+    assert events == expected
+    assert outcome.restarts == 1
+
+
+def test_responses_never_answered_are_handed_over_too(student_mlp_dir):
+    handed = []
+    x = np.ones(3)
+    outcome = _run_with_callback("raise SystemExit('no')\n", [call("a", "T", "f", x), call("b", "T", "f", x)],
+                                 student_mlp_dir, handed.append)
+    assert [response.id for response in handed] == ["a", "b"]
+    assert all(response is outcome.responses[response.id] for response in handed)
+    bounded = []
+    _run_with_callback(TANH_SOURCE, [call(f"exit{i}", "hard_exit", None, x) for i in range(3)],
+                       student_mlp_dir, bounded.append, max_restarts=1)
+    assert [(response.id, response.status) for response in bounded] == [
+        ("exit0", "crashed"), ("exit1", "crashed"), ("exit2", "error")]
+
+
+def test_what_the_callback_raises_ends_the_run_and_kills_the_child(student_mlp_dir, monkeypatch):
+    class Stop(Exception):
+        pass
+
+    def stop(response):
+        raise Stop(response.id)
+
+    pids = []
+    start = sandbox._Child._start
+
+    def recording_start(self):
+        start(self)
+        pids.append(self.process.pid)
+
+    monkeypatch.setattr(sandbox._Child, "_start", recording_start)
+    x = np.ones(3)
+    started = time.monotonic()
+    with pytest.raises(Stop, match="a"):
+        _run_with_callback("import time\n" + textwrap.dedent(TANH_SOURCE) + "\ndef nap(x):\n    time.sleep(30)\n",
+                           [call("a", "TanhLayer", "fprop", x), call("nap", "nap", None, x, timeout=60.0)],
+                           student_mlp_dir, stop)
+    assert time.monotonic() - started < 20  # the 30 s nap was not waited for
+    assert len(pids) == 1 and not os.path.exists(f"/proc/{pids[0]}")  # killed and reaped
+
+
 def test_restarts_are_bounded(student_mlp_dir):
     x = np.ones(3)
     outcome = run(TANH_SOURCE, [call(f"exit{i}", "hard_exit", None, x) for i in range(3)],

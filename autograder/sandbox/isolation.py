@@ -51,7 +51,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -463,13 +463,19 @@ class Sandbox:
         child.start()
         return child
 
-    def run(self, source: str, requests: list[Request]) -> SandboxOutcome:
+    def run(self, source: str, requests: list[Request],
+            on_response: Callable[[Response], None] | None = None) -> SandboxOutcome:
         """Load ``source`` in the child and answer ``requests`` (once per sandbox).
 
         Args:
             source: The submission's extracted Python source.
             requests: Requests with unique string ids, answered in order, the
                 non-hidden ones first.
+            on_response: Called in this thread with each response as soon as
+                it is final (each request's exactly once, in the order they
+                are settled), while the child goes on with the next requests:
+                the caller can judge what is answered meanwhile. What it
+                raises ends the run (the child is killed) and propagates.
 
         Returns:
             The outcome, with one response per request id.
@@ -486,6 +492,12 @@ class Sandbox:
         remaining += [request for request in requests if request.hidden]
         tainted = False  # whether a hidden request has been sent
         sealed = _sealed_arrays(requests, self.inherited)
+
+        def settle(response: Response) -> None:
+            responses[response.id] = response
+            if on_response is not None:
+                on_response(response)
+
         while True:
             child, self._child = self._child or self._new_child(), None
             child.sealed = sealed
@@ -495,8 +507,8 @@ class Sandbox:
                     setup = child_setup
                 if failure is not None:
                     for request in remaining:
-                        responses[request.id] = Response(request.id, failure.status, tainted=tainted,
-                                                         message=f"not run: {failure.message}")
+                        settle(Response(request.id, failure.status, tainted=tainted,
+                                        message=f"not run: {failure.message}"))
                     break
                 while remaining:
                     if remaining[0].hidden and not tainted:  # nothing is in flight here
@@ -506,8 +518,8 @@ class Sandbox:
                     child.send_ahead(remaining, hidden=tainted)
                     response = child.collect()
                     response.tainted = tainted
-                    responses[response.id] = response
                     remaining.pop(0)
+                    settle(response)
                     if child.broken:
                         break
                 if not remaining:
@@ -518,10 +530,10 @@ class Sandbox:
                 child.kill()
             if restarts >= limits.max_restarts:
                 for request in remaining:
-                    responses[request.id] = Response(
+                    settle(Response(
                         request.id, "error", tainted=tainted,
                         message=f"not run: the sandbox was already restarted {restarts} times "
-                                f"after crashes or timeouts (the limit)")
+                                f"after crashes or timeouts (the limit)"))
                 break
             restarts += 1
             stdout.note("\n[... the sandbox was restarted ...]\n")
