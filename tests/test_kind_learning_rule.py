@@ -227,6 +227,61 @@ def test_modifying_the_gradients_costs_part_of_the_property(spec, tmp_path):
     assert 'modifies the gradients' in failed_outputs(report, 'RMSPropLearningRule')
 
 
+def test_a_slip_that_starts_late_is_reported_at_its_first_wrong_step(spec, tmp_path):
+    """A momentum rule that goes wrong from its 21st update on (after the reset at step 12)."""
+    late = MOMENTUM['reference-style'].replace(
+        '    def update_params(self, grads_wrt_params):\n',
+        '    def update_params(self, grads_wrt_params):\n'
+        '        self.calls = getattr(self, "calls", 0) + 1\n'
+        '        if self.calls > 20:\n'
+        '            self.params[0][0, 0] += 1e-3\n')
+    report = grade(spec, submission(momentum=late), tmp_path)
+    momentum = {t.name: t for t in report.tests if t.grade_id == 'MomentumLearningRule'}
+    failed = [t for t in momentum.values() if t.status != 'passed']
+    assert len(failed) == 1 and 'after step 21 of 25' in failed[0].output, [t.output for t in failed]
+    assert set(scores(report).values()) - {scores(report)['MomentumLearningRule']} == {1.0}
+
+
+def test_following_a_trajectory_is_every_array_passing_its_own_comparison():
+    """`_follows` compares all steps at once; that must be the per-array verdict of compare_arrays."""
+    import numpy as np
+    from mlp.checks import compare_arrays
+    from autograder.checks.learning_rule import LearningRulePlanner
+
+    rng = np.random.RandomState(0)
+    expected = [[rng.normal(size=(2, 3)), rng.normal(size=3)] for _ in range(4)]
+    expected[1][1][2] = np.nan  # expected NaN: matched only by NaN
+    expected[2][0][1, 1] = np.inf
+
+    def per_array(trajectory):
+        return all(len(got) == len(want) and all(compare_arrays(a, b, '').ok for a, b in zip(got, want))
+                   for got, want in zip(trajectory, expected))
+
+    def variant(change):
+        trajectory = [[array.copy() for array in step] for step in expected]
+        change(trajectory)
+        return trajectory
+
+    def set_(step, index, position, value):
+        return lambda t: t[step][index].__setitem__(position, value)
+
+    variants = [
+        variant(lambda t: None),
+        variant(lambda t: t[3][0].__iadd__(1e-9)),                    # within tolerance
+        variant(set_(3, 0, (1, 2), expected[3][0][1, 2] + 1e-3)),       # one element off, last step
+        variant(set_(1, 1, 2, 0.0)),                                    # a number where NaN is due
+        variant(set_(2, 0, (1, 1), -np.inf)),                           # the wrong infinity
+        variant(set_(0, 1, 0, np.nan)),                                 # NaN where a number is due
+        variant(lambda t: t[2].__setitem__(1, t[2][1][:2])),            # a wrong shape
+        variant(lambda t: t[2].__setitem__(1, t[2][1].reshape(1, 3))),  # same size, other shape
+        variant(lambda t: t[0].__setitem__(0, 'not numbers')),
+        variant(lambda t: t[1].pop()),                                  # a parameter missing
+    ]
+    verdicts = [LearningRulePlanner._follows(trajectory, expected) for trajectory in variants]
+    assert verdicts == [per_array(trajectory) for trajectory in variants]
+    assert verdicts == [True, True] + [False] * 8
+
+
 def test_a_hidden_sequence_never_shows_values(spec, tmp_path):
     wrong = ADAM.replace('m / (1 - self.beta_1 ** self.t)', 'm')
     report = grade(spec, submission(adam=wrong), tmp_path)

@@ -112,11 +112,27 @@ class LearningRulePlanner(TrainingCheck, TargetPlanner):
 
     @staticmethod
     def _follows(trajectory, expected, steps=None) -> bool:
-        """Whether a trajectory matches an expected one (at the given step indices, or all)."""
+        """Whether a trajectory matches an expected one (at the given step indices, or all).
+
+        Every array must pass `compare_arrays` against its expected one. The
+        arrays of all the steps are compared at once, as two long vectors:
+        elementwise, that is the same test as one comparison per array.
+        """
         indices = range(len(expected)) if steps is None else steps
-        return all(len(trajectory[i]) == len(expected[i]) and all(
-            compare.compare_arrays(a, b, '').ok for a, b in zip(trajectory[i], expected[i]))
-            for i in indices)
+        got, wanted = [], []
+        for i in indices:
+            if len(trajectory[i]) != len(expected[i]):
+                return False
+            for array, right in zip(trajectory[i], expected[i]):
+                try:
+                    array = np.asarray(array, dtype=float)
+                except (TypeError, ValueError):
+                    return False
+                if array.shape != np.shape(right):
+                    return False
+                got.append(array.ravel())
+                wanted.append(np.ravel(right))
+        return not got or compare.compare_arrays(np.concatenate(got), np.concatenate(wanted), '').ok
 
     def reference_trajectory(self, params, grads_per_step, reset_after, honour_reset=True):
         """The reference rule's params after every step."""
@@ -154,7 +170,7 @@ class LearningRulePlanner(TrainingCheck, TargetPlanner):
         def judge(responses):
             records = sequence_records(responses, request, self.what)
             passed, held = self._student_trajectories(records, update_steps, len(params))
-            if any(self._follows(passed, other) for other in accepted[1:]):
+            if self._follows(passed, expected):  # one comparison; the loop finds the first wrong step
                 return Verdict(1.0, 'passed')
             for number, (got_params, want) in enumerate(zip(passed, expected), start=1):
                 for index, (got, right) in enumerate(zip(got_params, want)):
@@ -162,6 +178,9 @@ class LearningRulePlanner(TrainingCheck, TargetPlanner):
                     comparison = compare.compare_arrays(got, right, what, reveal=case.public)
                     if comparison.ok:
                         continue
+                    # Off the reference's own form: right if it follows an equivalent form throughout.
+                    if any(self._follows(passed, other) for other in accepted[1:]):
+                        return Verdict(1.0, 'passed')
                     if not self._changed(passed, params):
                         # Nothing the model holds ever changed: the rule rebinds names (its own
                         # `params` may hold the right values) or never writes at all.
