@@ -734,6 +734,26 @@ def test_responses_never_answered_are_handed_over_too(student_mlp_dir):
         ("exit0", "crashed"), ("exit1", "crashed"), ("exit2", "error")]
 
 
+def test_time_the_caller_spends_on_a_response_is_never_the_childs(student_mlp_dir):
+    """A slow judge between two answers times out no request and eats no budget of the child's."""
+    x = np.ones(3)
+    requests = [call(f"r{i}", "TanhLayer", "fprop", x, timeout=1.0) for i in range(4)]
+    outcome = _run_with_callback(TANH_SOURCE, requests, student_mlp_dir, lambda response: time.sleep(1.2),
+                                 request_seconds=1.0, wall_seconds=3.0)
+    assert [outcome.responses[f"r{i}"].status for i in range(4)] == ["ok"] * 4  # 4.8 s of sleeping
+    assert all(outcome.responses[f"r{i}"].seconds < 1.0 for i in range(4))
+    assert outcome.restarts == 0
+
+
+def test_a_child_that_stalls_while_the_caller_judges_still_times_out(student_mlp_dir):
+    x = np.ones(3)
+    requests = [call("a", "TanhLayer", "fprop", x), call("loop", "loop_forever", None, x, timeout=1.0),
+                call("after", "TanhLayer", "fprop", x)]
+    outcome = _run_with_callback(TANH_SOURCE, requests, student_mlp_dir, lambda response: time.sleep(0.5))
+    assert [outcome.responses[r].status for r in ("a", "loop", "after")] == ["ok", "timeout", "ok"]
+    assert "did not answer within 1 s" in outcome.responses["loop"].message
+
+
 def test_what_the_callback_raises_ends_the_run_and_kills_the_child(student_mlp_dir, monkeypatch):
     class Stop(Exception):
         pass

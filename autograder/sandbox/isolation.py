@@ -474,8 +474,10 @@ class Sandbox:
             on_response: Called in this thread with each response as soon as
                 it is final (each request's exactly once, in the order they
                 are settled), while the child goes on with the next requests:
-                the caller can judge what is answered meanwhile. What it
-                raises ends the run (the child is killed) and propagates.
+                the caller can judge what is answered meanwhile. The time it
+                takes is the parent's, not the child's: it counts against no
+                request's budget, nor the whole child's. What it raises ends
+                the run (the child is killed) and propagates.
 
         Returns:
             The outcome, with one response per request id.
@@ -493,10 +495,13 @@ class Sandbox:
         tainted = False  # whether a hidden request has been sent
         sealed = _sealed_arrays(requests, self.inherited)
 
-        def settle(response: Response) -> None:
+        def settle(response: Response, child: _Child | None = None) -> None:
             responses[response.id] = response
             if on_response is not None:
+                began = time.monotonic()
                 on_response(response)
+                if child is not None:
+                    child.excuse(time.monotonic() - began)
 
         while True:
             child, self._child = self._child or self._new_child(), None
@@ -519,7 +524,7 @@ class Sandbox:
                     response = child.collect()
                     response.tainted = tainted
                     remaining.pop(0)
-                    settle(response)
+                    settle(response, child)
                     if child.broken:
                         break
                 if not remaining:
@@ -797,6 +802,16 @@ class _Child:
         response = self._response_of(request, item, budget, request_deadline)
         response.seconds = self._last_answer - started
         return response
+
+    def excuse(self, seconds: float) -> None:
+        """Leave out of the child's clocks ``seconds`` the parent just spent on its own work.
+
+        The next request's time (its budget and ``Response.seconds``) starts
+        no earlier than now, and the whole child's wall budget moves on by as
+        much: a slow step of the grader never times a submission out.
+        """
+        self._last_answer += seconds
+        self.deadline += seconds
 
     def _response_of(self, request: Request, item: Any, budget: float, request_deadline: float) -> Response:
         """The Response for what `_receive` gave for ``request``; marks the child broken when out of step."""
