@@ -4,7 +4,8 @@ For each assignment under source/, a class of COUNT copies of the completed subm
 released notebook with the instructor's solution filled in) is graded by `grade_batch` at
 1 worker and at N workers (default 2), in this process, RUNS times each. Beside it, in the same
 run, the floor: a bare sandbox at the level the grader uses, starting Python and importing
-numpy (`exec_untrusted` on `import numpy` with no requests). The ratios to that floor are
+numpy (`exec_untrusted` on `import numpy` with no requests), its runs taken in turns with the
+1-worker runs (the host's load drifts within minutes). The ratios to that floor are
 what issue 16 states its targets in (serial cost per submission at most 2.5x the floor), and
 the per-submission time at N workers is issue 12's and 13's figure (under 1 s, lab 7 under 2 s).
 
@@ -92,8 +93,12 @@ def main() -> int:
             notebook = submission_notebook(REPO_ROOT, name)
             for k in range(args.count):
                 nbformat.write(notebook, str(folder / 'student{0}.ipynb'.format(k)))
-            floor, level = bare_sandbox_seconds(spec, args.floor_runs)
-            serial = class_seconds(spec, folder, Path(work), 1, args.runs)
+            floor, serial, level = [], [], ''
+            for run in range(args.runs):  # in turns, so that a change of load reaches both sides
+                share = args.floor_runs // args.runs + (run < args.floor_runs % args.runs)
+                seconds, used = bare_sandbox_seconds(spec, share)
+                floor, level = floor + seconds, used or level
+                serial += class_seconds(spec, folder, Path(work), 1, 1)
             parallel = class_seconds(spec, folder, Path(work), args.workers, args.runs)
             print('{0:<26} {1:>13} {2:>15} {3:>15} {4:>5.1f}x/{5:.1f}x  ({6}; {7} floor runs, {8} class runs)'.format(
                 name, min_median(floor), min_median(serial), min_median(parallel),
