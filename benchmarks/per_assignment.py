@@ -4,8 +4,10 @@ For each assignment under source/, a class of COUNT copies of the completed subm
 released notebook with the instructor's solution filled in) is graded by `grade_batch` at
 1 worker and at N workers (default 2), in this process, RUNS times each. Beside it, in the same
 run, the floor: a bare sandbox at the level the grader uses, starting Python and importing
-numpy (`exec_untrusted` on `import numpy` with no requests), its runs taken in turns with the
-1-worker runs (the host's load drifts within minutes). The ratios to that floor are
+numpy (`exec_untrusted` on `import numpy` with no requests). Each floor run starts COUNT such
+sandboxes in a row and gives the mean, as a class run gives the mean over its COUNT submissions,
+and the floor's runs are taken in turns with the 1-worker runs (the host's load drifts within
+minutes), so that both sides are the same statistic under the same load. The ratios to it are
 what issue 16 states its targets in (serial cost per submission at most 2.5x the floor), and
 the per-submission time at N workers is issue 12's and 13's figure (under 1 s, lab 7 under 2 s).
 
@@ -34,15 +36,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO_ROOT.parent / 'shared' / 'data' / 'mnist'
 
 
-def bare_sandbox_seconds(spec, runs: int) -> tuple[list[float], str]:
-    """(seconds of each run, isolation level) of a sandbox that only imports numpy."""
+def bare_sandbox_seconds(spec, runs: int, block: int) -> tuple[list[float], str]:
+    """(seconds per start of each run, isolation level) of sandboxes that only import numpy.
+
+    A run is `block` starts one after another, timed together: the same statistic as a
+    class run (a mean over its submissions), so that min/min compares like with like.
+    """
     from autograder.sandbox.isolation import exec_untrusted
     seconds, level = [], ''
     for _ in range(runs):
         started = time.perf_counter()
-        outcome = exec_untrusted('import numpy\n', [], student_mlp_dir=spec.student_mlp_dir)
-        seconds.append(time.perf_counter() - started)
-        level = outcome.isolation
+        for _ in range(block):
+            level = exec_untrusted('import numpy\n', [], student_mlp_dir=spec.student_mlp_dir).isolation
+        seconds.append((time.perf_counter() - started) / block)
     return seconds, level
 
 
@@ -69,7 +75,8 @@ def main() -> int:
     parser.add_argument('--count', type=int, default=6, help='completed submissions per class')
     parser.add_argument('--runs', type=int, default=2)
     parser.add_argument('--workers', type=int, default=2)
-    parser.add_argument('--floor-runs', type=int, default=9, help='runs of the bare sandbox')
+    parser.add_argument('--floor-runs', type=int, default=9,
+                        help='runs of the floor, each COUNT bare sandboxes in a row')
     parser.add_argument('--assignment', action='append', help='only these (repeatable)')
     args = parser.parse_args()
     sys.path.insert(0, str(REPO_ROOT))
@@ -96,14 +103,14 @@ def main() -> int:
             floor, serial, level = [], [], ''
             for run in range(args.runs):  # in turns, so that a change of load reaches both sides
                 share = args.floor_runs // args.runs + (run < args.floor_runs % args.runs)
-                seconds, used = bare_sandbox_seconds(spec, share)
+                seconds, used = bare_sandbox_seconds(spec, share, args.count)
                 floor, level = floor + seconds, used or level
                 serial += class_seconds(spec, folder, Path(work), 1, 1)
             parallel = class_seconds(spec, folder, Path(work), args.workers, args.runs)
-            print('{0:<26} {1:>13} {2:>15} {3:>15} {4:>5.1f}x/{5:.1f}x  ({6}; {7} floor runs, {8} class runs)'.format(
+            print('{0:<26} {1:>13} {2:>15} {3:>15} {4:>5.1f}x/{5:.1f}x  ({6}; {7} floor runs of {9}, {8} class runs)'.format(
                 name, min_median(floor), min_median(serial), min_median(parallel),
                 min(serial) / min(floor), statistics.median(serial) / statistics.median(floor),
-                level, args.floor_runs, args.runs))
+                level, args.floor_runs, args.runs, args.count))
     print('load average at end: {0}'.format(load_average()))
     return 0
 
