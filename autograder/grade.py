@@ -165,23 +165,22 @@ class _JudgeAsAnswered:
     def answered(self, response) -> None:
         """Takes one settled response; judges its plan if that was the plan's last."""
         self._responses[response.id] = response
-        index = self._plan_of.get(response.id)
-        if index is None:
-            return
+        index = self._plan_of[response.id]
         self._unsettled[index] -= 1
         if self._unsettled[index] == 0:
-            self._judge(index, self._responses)
+            self._judge(index)
 
-    def results(self, responses: dict) -> list[CheckResult]:
-        """Every plan's result in plan order, judging what is left against `responses` (all of them)."""
+    def results(self) -> list[CheckResult]:
+        """Every plan's result in plan order (plans without requests are judged now)."""
         for index, result in enumerate(self._results):
             if result is None:
-                self._judge(index, responses)
+                self._judge(index)
         return list(self._results)
 
-    def _judge(self, index: int, responses: dict) -> None:
+    def _judge(self, index: int) -> None:
         plan = self._plans[index]
-        own = {request.id: responses[request.id] for request in plan.requests if request.id in responses}
+        own = {request.id: self._responses[request.id] for request in plan.requests
+               if request.id in self._responses}
         share = self._item_points[plan.item.grade_id] / len(plan.item.checks)
         self._results[index] = checks.judge_plan(plan, _responses_for(plan, own), share)
 
@@ -419,7 +418,7 @@ def _grade(path: Path, spec: AssignmentSpec, *, student: str, limits: Limits | N
     release_sources = _release_sources(spec) if errors else frozenset()
     failures = [_load_failure_note(extraction, cells, error, release_sources) for error in errors]
     notes.extend(_capped(failures, 'statements that failed when loaded'))
-    for result in judged.results(outcome.responses):
+    for result in judged.results():
         result.output = _in_notebook_terms(result.output, extraction, cells)
         results.append(result)
 

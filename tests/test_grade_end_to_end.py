@@ -506,7 +506,14 @@ def test_judging_each_check_as_its_answers_arrive_changes_no_report(tmp_path, mn
 
     as_answered = reports()
     run = Sandbox.run
-    monkeypatch.setattr(Sandbox, 'run', lambda self, source, requests, on_response=None: run(self, source, requests))
+
+    def run_then_hand_over(self, source, requests, on_response=None):
+        outcome = run(self, source, requests)  # nothing judged while the child runs
+        for request in requests:
+            on_response(outcome.responses[request.id])
+        return outcome
+
+    monkeypatch.setattr(Sandbox, 'run', run_then_hand_over)
     at_the_end = reports()
     assert as_answered == at_the_end
     scores = {student: data['score'] for student, data in as_answered.items()}

@@ -150,10 +150,13 @@ def student_mlp_dir(tmp_path_factory) -> Path:
     return root
 
 
+def _limits(**limit_overrides) -> Limits:
+    return Limits(**limit_overrides) if limit_overrides else Limits(request_seconds=20.0)
+
+
 def run(source: str, requests: list[Request], mlp_dir: Path, level: str, **limit_overrides) -> sandbox.SandboxOutcome:
-    limits = Limits(**limit_overrides) if limit_overrides else Limits(request_seconds=20.0)
     return exec_untrusted(textwrap.dedent(source), requests, student_mlp_dir=mlp_dir,
-                          limits=limits, isolation=level)
+                          limits=_limits(**limit_overrides), isolation=level)
 
 
 def call(request_id: str, target: str, method: str | None = None, *arrays, args=None, timeout=None,
@@ -691,8 +694,7 @@ def test_os_exit_in_a_method_is_a_crash_and_the_rest_still_run(student_mlp_dir, 
 
 
 def _run_with_callback(source, requests, mlp_dir, on_response, **limit_overrides):
-    limits = Limits(**limit_overrides) if limit_overrides else Limits(request_seconds=20.0)
-    with sandbox.Sandbox(student_mlp_dir=mlp_dir, limits=limits, isolation=BEST_LEVEL) as box:
+    with sandbox.Sandbox(student_mlp_dir=mlp_dir, limits=_limits(**limit_overrides), isolation=BEST_LEVEL) as box:
         return box.run(textwrap.dedent(source), requests, on_response=on_response)
 
 
